@@ -1,0 +1,1 @@
+"""The HTTP API: a thin FastAPI service over the data layer and Temporal."""

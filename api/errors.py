@@ -1,0 +1,114 @@
+"""RFC 9457 problem details for every error the API returns, naming the field at fault."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error to return as problem details; `field` names the input at fault."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.field = field
+        self.headers = headers
+
+
+def not_found(resource: str, resource_id: object) -> Problem:
+    """A 404 for a missing row."""
+    return Problem(404, "Not found", f"{resource} {resource_id} does not exist")
+
+
+def conflict(field: str, detail: str) -> Problem:
+    """A 409 for a value that must be unique."""
+    return Problem(409, "Conflict", detail, field=field)
+
+
+def invalid(field: str, detail: str) -> Problem:
+    """A 422 for a value that parsed but cannot be used (unknown reference, bad combination)."""
+    return Problem(422, "Validation failed", f"{field}: {detail}", field=field)
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """`("body", "lists", 0, "list_id")` -> `lists[0].list_id`."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header", "form", "cookie"):
+        parts = parts[1:]
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A problem+json response."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def _problem(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    errors = [{"field": exc.field, "message": exc.detail or exc.title}] if exc.field else None
+    return problem_response(exc.status, exc.title, exc.detail, errors=errors, headers=exc.headers)
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    raw = list(exc.errors())
+    if any(error.get("type") == "json_invalid" for error in raw):
+        return problem_response(400, "Malformed JSON", "The request body is not valid JSON")
+    errors = []
+    for error in raw:
+        message = str(error.get("msg", "invalid value"))
+        # pydantic prefixes validator messages with "Value error, "; the field says enough.
+        message = message.removeprefix("Value error, ")
+        errors.append({"field": field_path(error.get("loc", ())), "message": message})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem_response(422, "Validation failed", detail, errors=errors)
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    from http import HTTPStatus
+
+    title = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+    return problem_response(exc.status_code, title, detail, headers=exc.headers)
+
+
+def install(app: FastAPI) -> None:
+    """Make every error leave the app as problem details."""
+    app.add_exception_handler(Problem, _problem)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)

@@ -1,0 +1,31 @@
+"""Builds the FastAPI app: error model, routers, and the per-process database and Temporal handles."""
+
+from fastapi import Depends, FastAPI
+
+from api import errors
+from api.deps import require_api_key
+from api.routes import contacts, health
+from api.temporal import TemporalConnection
+from nurture.db.session import session_factory
+from nurture.settings import Settings, get_settings
+
+# Every router here needs an API key; health (and, later, tracking and webhooks) do not.
+PROTECTED_ROUTERS = [contacts.router]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """An app for these settings (the process's settings by default)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Nurture",
+        version="0.1.0",
+        description="Marketing automation on Temporal. Authenticate with `Authorization: Bearer <api key>`.",
+    )
+    app.state.settings = settings
+    app.state.sessions = session_factory(settings.resolved_database_url)
+    app.state.temporal = TemporalConnection(settings)
+    errors.install(app)
+    app.include_router(health.router)
+    for router in PROTECTED_ROUTERS:
+        app.include_router(router, dependencies=[Depends(require_api_key)])
+    return app

@@ -1,0 +1,133 @@
+"""/contacts: create, read, update, delete, filter, tag, and read the activity stream."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy import select
+
+from api.deps import SessionDep
+from api.errors import conflict, invalid, not_found
+from api.pagination import Page, PageParams, page_params, paginate
+from api.schemas.contacts import ActivityPublic, ContactCreate, ContactPublic, ContactUpdate, TagsIn
+from nurture.crud import contacts as crud
+from nurture.crud.lists import get_list, set_subscription
+from nurture.crud.tags import add_tag, remove_tag
+from nurture.crud.users import get_user
+from nurture.db.models import ActivityEvent, Contact, ContactStatus
+
+router = APIRouter(prefix="/contacts", tags=["contacts"])
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def _load(session: SessionDep, contact_id: int) -> Contact:
+    contact = crud.get_contact(session, contact_id=contact_id)
+    if contact is None:
+        raise not_found("contact", contact_id)
+    return contact
+
+
+ContactDep = Annotated[Contact, Depends(_load)]
+
+
+def _check_owner(session: SessionDep, owner_id: int | None) -> None:
+    if owner_id is not None and get_user(session, user_id=owner_id) is None:
+        raise invalid("owner_id", f"user {owner_id} does not exist")
+
+
+@router.get("", response_model=Page[ContactPublic])
+def list_contacts(
+    session: SessionDep,
+    page: PageDep,
+    email: str | None = None,
+    status: ContactStatus | None = None,
+    tag: str | None = None,
+    list_id: int | None = None,
+    owner_id: int | None = None,
+    q: Annotated[str | None, Query(description="Search email and names")] = None,
+) -> Page[ContactPublic]:
+    """Contacts matching every filter given, oldest first."""
+    query = crud.filter_contacts(
+        email=email, status=status, tag=tag, list_id=list_id, owner_id=owner_id, search=q
+    )
+    rows, next_cursor = paginate(session, query, Contact.id, page)
+    return Page(data=[ContactPublic.of(c) for c in rows], next_cursor=next_cursor)
+
+
+@router.post("", status_code=201, response_model=ContactPublic)
+def create_contact(session: SessionDep, body: ContactCreate) -> ContactPublic:
+    """Create a contact, with its tags and list subscriptions, all or nothing."""
+    if crud.get_contact_by_email(session, email=body.email) is not None:
+        raise conflict("email", f"a contact with email {body.email} already exists")
+    _check_owner(session, body.owner_id)
+    for index, membership in enumerate(body.lists):
+        if get_list(session, list_id=membership.list_id) is None:
+            raise invalid(f"lists[{index}].list_id", f"list {membership.list_id} does not exist")
+    contact = crud.create_contact(session, fields=body.model_dump(exclude={"tags", "lists"}))
+    for name in body.tags:
+        add_tag(session, contact=contact, name=name)
+    for membership in body.lists:
+        set_subscription(session, contact_id=contact.id, **membership.model_dump())
+    session.commit()
+    session.refresh(contact)
+    return ContactPublic.of(contact)
+
+
+@router.get("/{contact_id}", response_model=ContactPublic)
+def read_contact(contact: ContactDep) -> ContactPublic:
+    """One contact with its tags and list memberships."""
+    return ContactPublic.of(contact)
+
+
+@router.patch("/{contact_id}", response_model=ContactPublic)
+def update_contact(session: SessionDep, contact: ContactDep, body: ContactUpdate) -> ContactPublic:
+    """Change the fields given; custom_fields merge, and a null value removes that key."""
+    changes = body.model_dump(exclude_unset=True)
+    if "email" in changes and changes["email"] != contact.email:
+        if crud.get_contact_by_email(session, email=changes["email"]) is not None:
+            raise conflict("email", f"a contact with email {changes['email']} already exists")
+    _check_owner(session, changes.get("owner_id"))
+    crud.update_contact(session, contact=contact, changes=changes)
+    session.commit()
+    session.refresh(contact)
+    return ContactPublic.of(contact)
+
+
+@router.delete("/{contact_id}", status_code=204)
+def delete_contact(session: SessionDep, contact: ContactDep) -> Response:
+    """Delete a contact with its tags, subscriptions and activity."""
+    session.delete(contact)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/{contact_id}/tags", response_model=ContactPublic)
+def tag_contact(session: SessionDep, contact: ContactDep, body: TagsIn) -> ContactPublic:
+    """Add tags (created if new); tags the contact already has are left as they are."""
+    for name in body.tags:
+        add_tag(session, contact=contact, name=name)
+    session.commit()
+    session.refresh(contact)
+    return ContactPublic.of(contact)
+
+
+@router.delete("/{contact_id}/tags/{tag}", response_model=ContactPublic)
+def untag_contact(session: SessionDep, contact: ContactDep, tag: str) -> ContactPublic:
+    """Remove a tag from the contact."""
+    if not remove_tag(session, contact=contact, name=tag):
+        raise not_found("tag on contact", tag)
+    session.commit()
+    session.refresh(contact)
+    return ContactPublic.of(contact)
+
+
+@router.get("/{contact_id}/activity", response_model=Page[ActivityPublic])
+def contact_activity(
+    session: SessionDep, contact: ContactDep, page: PageDep, type: str | None = None
+) -> Page[ActivityPublic]:
+    """The contact's activity stream, newest first."""
+    query = select(ActivityEvent).where(ActivityEvent.contact_id == contact.id)
+    if type:
+        query = query.where(ActivityEvent.type == type)
+    rows, next_cursor = paginate(session, query, ActivityEvent.id, page, newest_first=True)
+    return Page(data=[ActivityPublic.model_validate(e) for e in rows], next_cursor=next_cursor)

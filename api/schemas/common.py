@@ -1,0 +1,54 @@
+"""Field types shared by the resource schemas: emails, names, time zones, custom fields."""
+
+import re
+import zoneinfo
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+_FIELD_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_CUSTOM_FIELDS = 100
+
+
+class Input(BaseModel):
+    """Base of request bodies: unknown fields are refused, so a typo names itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Output(BaseModel):
+    """Base of response bodies, read from ORM rows."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _check_timezone(value: str) -> str:
+    if value not in _zones():
+        raise ValueError(f"'{value}' is not an IANA time zone such as 'Europe/Paris'")
+    return value
+
+
+def _check_custom_fields(value: dict[str, object]) -> dict[str, object]:
+    if len(value) > MAX_CUSTOM_FIELDS:
+        raise ValueError(f"at most {MAX_CUSTOM_FIELDS} custom fields")
+    for key in value:
+        # Keys become template variables (`contact.custom.plan`), so they must be identifiers.
+        if not _FIELD_KEY.match(key):
+            raise ValueError(
+                f"key '{key}' must start with a letter or _ and hold only letters, digits and _"
+            )
+    return value
+
+
+Email = Annotated[EmailStr, AfterValidator(str.lower)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+FieldValue = str | int | float | bool | None
+CustomFields = Annotated[dict[str, FieldValue], AfterValidator(_check_custom_fields)]
+Id = Annotated[int, Field(ge=1)]

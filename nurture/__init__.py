@@ -1,0 +1,1 @@
+"""Nurture: self-hosted marketing automation on Temporal."""

@@ -1,0 +1,1 @@
+"""Data access: keyword-only functions over an explicit session, returning rows or None."""

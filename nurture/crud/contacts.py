@@ -1,0 +1,97 @@
+"""Contacts: look up, create, change and filter; changes land on the activity stream."""
+
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from nurture.crud.activity import record_activity
+from nurture.db.models import Contact, ContactStatus, ContactTag, ListSubscription, Tag
+
+# Columns a caller may set directly; custom_fields merge instead.
+PLAIN_FIELDS = ("email", "first_name", "last_name", "phone", "timezone", "status", "owner_id")
+
+
+def get_contact(session: Session, *, contact_id: int) -> Contact | None:
+    """The contact with this id."""
+    return session.get(Contact, contact_id)
+
+
+def get_contact_by_email(session: Session, *, email: str) -> Contact | None:
+    """The contact with this email, ignoring case."""
+    return session.scalar(select(Contact).where(Contact.email == email.strip().lower()))
+
+
+def create_contact(session: Session, *, fields: dict[str, Any], source: str = "api") -> Contact:
+    """Insert a contact from validated fields and record `contact.created`."""
+    contact = Contact(**fields)
+    contact.email = contact.email.lower()
+    contact.custom_fields = {k: v for k, v in (contact.custom_fields or {}).items() if v is not None}
+    session.add(contact)
+    session.flush()
+    record_activity(session, contact_id=contact.id, type="contact.created", data={"source": source})
+    return contact
+
+
+def update_contact(session: Session, *, contact: Contact, changes: dict[str, Any]) -> list[str]:
+    """Apply changes, merging custom_fields (None removes a key); returns the fields that changed."""
+    changed: list[str] = []
+    for name in PLAIN_FIELDS:
+        if name in changes and getattr(contact, name) != changes[name]:
+            setattr(contact, name, changes[name])
+            changed.append(name)
+    if changes.get("custom_fields") is not None:
+        merged = dict(contact.custom_fields)
+        for key, value in changes["custom_fields"].items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        if merged != contact.custom_fields:
+            contact.custom_fields = merged
+            changed.append("custom_fields")
+    if changed:
+        record_activity(session, contact_id=contact.id, type="contact.updated", data={"fields": changed})
+        session.flush()
+    return changed
+
+
+def filter_contacts(
+    *,
+    email: str | None = None,
+    status: ContactStatus | None = None,
+    tag: str | None = None,
+    list_id: int | None = None,
+    owner_id: int | None = None,
+    search: str | None = None,
+) -> Select[tuple[Contact]]:
+    """A query for contacts matching every given filter."""
+    query = select(Contact)
+    if email:
+        query = query.where(Contact.email == email.strip().lower())
+    if status:
+        query = query.where(Contact.status == status)
+    if owner_id is not None:
+        query = query.where(Contact.owner_id == owner_id)
+    if tag:
+        query = query.where(
+            Contact.id.in_(
+                select(ContactTag.contact_id)
+                .join(Tag, Tag.id == ContactTag.tag_id)
+                .where(func.lower(Tag.name) == tag.strip().lower())
+            )
+        )
+    if list_id is not None:
+        query = query.where(
+            Contact.id.in_(select(ListSubscription.contact_id).where(ListSubscription.list_id == list_id))
+        )
+    if search:
+        pattern = f"%{search.strip().lower()}%"
+        query = query.where(
+            or_(
+                Contact.email.like(pattern),
+                func.lower(Contact.first_name).like(pattern),
+                func.lower(Contact.last_name).like(pattern),
+            )
+        )
+    return query

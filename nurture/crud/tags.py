@@ -1,0 +1,60 @@
+"""Tags and tagging contacts; every add and remove lands on the contact's activity stream."""
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from nurture.crud.activity import record_activity
+from nurture.db.models import Contact, ContactTag, Tag
+
+
+def get_tag_by_name(session: Session, *, name: str) -> Tag | None:
+    """The tag with this name, ignoring case."""
+    return session.scalar(select(Tag).where(func.lower(Tag.name) == name.strip().lower()))
+
+
+def get_or_create_tag(session: Session, *, name: str) -> Tag:
+    """The tag with this name, created as written if it does not exist yet."""
+    tag = get_tag_by_name(session, name=name)
+    if tag is None:
+        tag = Tag(name=name.strip())
+        session.add(tag)
+        session.flush()
+    return tag
+
+
+def add_tag(session: Session, *, contact: Contact, name: str) -> bool:
+    """Tag a contact; returns False if it already had the tag."""
+    tag = get_or_create_tag(session, name=name)
+    exists = session.get(ContactTag, (contact.id, tag.id))
+    if exists is not None:
+        return False
+    session.add(ContactTag(contact_id=contact.id, tag_id=tag.id))
+    record_activity(session, contact_id=contact.id, type="tag.added", data={"tag": tag.name})
+    session.flush()
+    session.expire(contact, ["tags"])
+    return True
+
+
+def remove_tag(session: Session, *, contact: Contact, name: str) -> bool:
+    """Untag a contact; returns False if it did not have the tag."""
+    tag = get_tag_by_name(session, name=name)
+    if tag is None:
+        return False
+    result = session.execute(
+        delete(ContactTag).where(ContactTag.contact_id == contact.id, ContactTag.tag_id == tag.id)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    record_activity(session, contact_id=contact.id, type="tag.removed", data={"tag": tag.name})
+    session.expire(contact, ["tags"])
+    return True
+
+
+def tag_counts(session: Session, *, tag_ids: list[int]) -> dict[int, int]:
+    """How many contacts carry each of these tags."""
+    rows = session.execute(
+        select(ContactTag.tag_id, func.count())
+        .where(ContactTag.tag_id.in_(tag_ids))
+        .group_by(ContactTag.tag_id)
+    )
+    return {tag_id: count for tag_id, count in rows}

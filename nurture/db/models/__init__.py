@@ -1,0 +1,24 @@
+"""Every table of the application database; importing this registers them all on Base."""
+
+from nurture.db.models.activity import ActivityEvent
+from nurture.db.models.api_keys import ApiKey
+from nurture.db.models.companies import Account, Deal, DealContact
+from nurture.db.models.contacts import Contact, ContactStatus, ContactTag, Tag
+from nurture.db.models.lists import ListSubscription, MailingList, SubscriptionStatus
+from nurture.db.models.users import User
+
+__all__ = [
+    "Account",
+    "ActivityEvent",
+    "ApiKey",
+    "Contact",
+    "ContactStatus",
+    "ContactTag",
+    "Deal",
+    "DealContact",
+    "ListSubscription",
+    "MailingList",
+    "SubscriptionStatus",
+    "Tag",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""Temporal plumbing shared by the API, the workers and the workflows."""

@@ -1,0 +1,23 @@
+"""The custom search attributes every Nurture run carries, defined once.
+
+The dev runner, the tests and docker-compose's admin job all register these;
+values are ids and step names only, never personal data.
+"""
+
+from temporalio.common import SearchAttributeKey
+
+KIND = SearchAttributeKey.for_keyword("NurtureKind")
+AUTOMATION_ID = SearchAttributeKey.for_keyword("AutomationId")
+CAMPAIGN_ID = SearchAttributeKey.for_keyword("CampaignId")
+CONTACT_ID = SearchAttributeKey.for_keyword("ContactId")
+CURRENT_STEP = SearchAttributeKey.for_keyword("CurrentStep")
+
+ALL: list[SearchAttributeKey] = [KIND, AUTOMATION_ID, CAMPAIGN_ID, CONTACT_ID, CURRENT_STEP]
+
+
+def cli_flags() -> list[str]:
+    """`--search-attribute Name=Keyword` flags for `temporal server start-dev`."""
+    flags: list[str] = []
+    for key in ALL:
+        flags += ["--search-attribute", f"{key.name}=Keyword"]
+    return flags

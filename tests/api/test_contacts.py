@@ -1,0 +1,114 @@
+"""Contacts through the API: CRUD, filters, tags, list memberships, activity, and bad input."""
+
+from fastapi.testclient import TestClient
+
+
+def _create(api: TestClient, **fields: object) -> dict:
+    response = api.post("/contacts", json={"email": "ada@example.com", **fields})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_create_read_update_delete(api: TestClient) -> None:
+    created = _create(
+        api,
+        email="Ada@Example.com",
+        first_name="Ada",
+        last_name="Lovelace",
+        timezone="Europe/London",
+        custom_fields={"plan": "pro", "seats": 3},
+        tags=["VIP", "beta"],
+    )
+    assert created["email"] == "ada@example.com"
+    assert created["tags"] == ["beta", "VIP"]
+    assert created["status"] == "active"
+
+    fetched = api.get(f"/contacts/{created['id']}").json()
+    assert fetched == created
+
+    updated = api.patch(
+        f"/contacts/{created['id']}",
+        json={"first_name": "Augusta", "custom_fields": {"seats": None, "role": "cto"}},
+    )
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["first_name"] == "Augusta"
+    assert updated.json()["custom_fields"] == {"plan": "pro", "role": "cto"}
+
+    assert api.delete(f"/contacts/{created['id']}").status_code == 204
+    missing = api.get(f"/contacts/{created['id']}")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["detail"] == f"contact {created['id']} does not exist"
+
+
+def test_duplicate_email_is_409_ignoring_case(api: TestClient) -> None:
+    _create(api)
+    response = api.post("/contacts", json={"email": "ADA@example.com"})
+    assert response.status_code == 409
+    assert response.json()["errors"][0]["field"] == "email"
+
+
+def test_invalid_email_is_422_naming_the_field(api: TestClient) -> None:
+    response = api.post("/contacts", json={"email": "not-an-email"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["errors"][0]["field"] == "email"
+    assert "email" in body["detail"]
+
+
+def test_unknown_field_and_bad_timezone_are_named(api: TestClient) -> None:
+    response = api.post("/contacts", json={"email": "a@example.com", "fist_name": "A", "timezone": "Mars/Base"})
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert fields == {"fist_name", "timezone"}
+
+
+def test_malformed_json_is_400(api: TestClient) -> None:
+    response = api.post("/contacts", content=b'{"email": ', headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["title"] == "Malformed JSON"
+
+
+def test_unknown_list_refuses_the_whole_contact(api: TestClient) -> None:
+    response = api.post("/contacts", json={"email": "a@example.com", "tags": ["x"], "lists": [{"list_id": 999}]})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "lists[0].list_id"
+    # Nothing half-written: neither the contact nor its tag exists.
+    assert api.get("/contacts", params={"email": "a@example.com"}).json()["data"] == []
+
+
+def test_filters_and_cursor_pagination(api: TestClient) -> None:
+    for n in range(5):
+        _create(api, email=f"p{n}@example.com", tags=["even"] if n % 2 == 0 else [])
+    first = api.get("/contacts", params={"limit": 2}).json()
+    assert [c["email"] for c in first["data"]] == ["p0@example.com", "p1@example.com"]
+    second = api.get("/contacts", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert [c["email"] for c in second["data"]] == ["p2@example.com", "p3@example.com"]
+    third = api.get("/contacts", params={"limit": 2, "cursor": second["next_cursor"]}).json()
+    assert [c["email"] for c in third["data"]] == ["p4@example.com"]
+    assert third["next_cursor"] is None
+
+    even = api.get("/contacts", params={"tag": "EVEN"}).json()["data"]
+    assert [c["email"] for c in even] == ["p0@example.com", "p2@example.com", "p4@example.com"]
+    assert [c["email"] for c in api.get("/contacts", params={"q": "p3"}).json()["data"]] == ["p3@example.com"]
+    bad = api.get("/contacts", params={"cursor": "garbage!"})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "cursor"
+
+
+def test_tags_and_activity_stream(api: TestClient) -> None:
+    contact = _create(api)
+    tagged = api.post(f"/contacts/{contact['id']}/tags", json={"tags": ["lead", "Lead", "customer"]})
+    assert tagged.json()["tags"] == ["customer", "lead"]
+    untagged = api.delete(f"/contacts/{contact['id']}/tags/LEAD")
+    assert untagged.json()["tags"] == ["customer"]
+    assert api.delete(f"/contacts/{contact['id']}/tags/lead").status_code == 404
+
+    activity = api.get(f"/contacts/{contact['id']}/activity").json()["data"]
+    assert [e["type"] for e in activity] == ["tag.removed", "tag.added", "tag.added", "contact.created"]
+    assert activity[0]["data"] == {"tag": "lead"}
+
+
+def test_unknown_owner_is_422(api: TestClient) -> None:
+    response = api.post("/contacts", json={"email": "a@example.com", "owner_id": 42})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "owner_id"
