@@ -10,7 +10,9 @@ from nurture.db.session import session_factory
 from nurture.settings import Settings, get_settings
 
 # Every router here needs an API key; health (and, later, tracking and webhooks) do not.
-PROTECTED_ROUTERS = [contacts.router]
+PROTECTED_ROUTERS = [
+    contacts.router,
+]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
