@@ -83,9 +83,9 @@ def read_contact(contact: ContactDep) -> ContactPublic:
 def update_contact(session: SessionDep, contact: ContactDep, body: ContactUpdate) -> ContactPublic:
     """Change the fields given; custom_fields merge, and a null value removes that key."""
     changes = body.model_dump(exclude_unset=True)
-    if "email" in changes and changes["email"] != contact.email:
-        if crud.get_contact_by_email(session, email=changes["email"]) is not None:
-            raise conflict("email", f"a contact with email {changes['email']} already exists")
+    new_email = changes.get("email")
+    if new_email and new_email != contact.email and crud.get_contact_by_email(session, email=new_email):
+        raise conflict("email", f"a contact with email {new_email} already exists")
     _check_owner(session, changes.get("owner_id"))
     crud.update_contact(session, contact=contact, changes=changes)
     session.commit()

@@ -1,0 +1,5 @@
+"""`python -m nurture` runs the command line."""
+
+from nurture.cli.main import app
+
+app()

@@ -1,0 +1,1 @@
+"""The `nurture` command line."""

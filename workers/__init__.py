@@ -1,0 +1,1 @@
+"""Worker processes: registration, task queues, tuning, and the dev runner."""

@@ -1,0 +1,193 @@
+"""The dev runner behind `make dev`: Temporal dev server and UI, migrations, worker and API, together."""
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from nurture.crud.api_keys import create_api_key, list_api_keys
+from nurture.db.migrate import upgrade
+from nurture.db.session import session_factory, transaction
+from nurture.settings import Settings
+from nurture.temporal import search_attributes
+from nurture.temporal.binaries import temporal_cli
+from nurture.temporal.client import connect
+from workers.doctor import run_diagnostics
+from workers.processes import ProcessGroup
+
+console = Console(highlight=False, soft_wrap=True)
+STARTUP_TIMEOUT = 90.0
+
+
+class StartupError(Exception):
+    """Something did not come up; the message says what and where to look."""
+
+
+def busy_ports(settings: Settings) -> list[str]:
+    """The ports the stack needs that something else already holds, described."""
+    wanted = [
+        (settings.temporal_port, "Temporal gRPC", "NURTURE_TEMPORAL_ADDRESS"),
+        (settings.temporal_ui_port, "Temporal UI", "NURTURE_TEMPORAL_UI_PORT"),
+        (settings.api_port, "API", "NURTURE_API_PORT"),
+    ]
+    busy = []
+    for port, what, variable in wanted:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                busy.append(f"port {port} ({what}) is already in use; free it or set {variable}")
+    return busy
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes the worker and API see exactly the runner's settings."""
+    env = dict(os.environ)
+    env.update(
+        NURTURE_ENV=settings.env,
+        NURTURE_DATA_DIR=str(settings.data_dir.resolve()),
+        NURTURE_DATABASE_URL=settings.resolved_database_url,
+        NURTURE_TEMPORAL_ADDRESS=settings.temporal_address,
+        NURTURE_TEMPORAL_NAMESPACE=settings.temporal_namespace,
+        NURTURE_TEMPORAL_UI_URL=settings.temporal_ui_url,
+        NURTURE_API_HOST=settings.api_host,
+        NURTURE_API_PORT=str(settings.api_port),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _wait(what: str, check, group: ProcessGroup, log: Path | None = None) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        dead = group.exited()
+        if dead is not None:
+            hint = f"; see {log}" if log else ""
+            raise StartupError(f"{dead.name} exited with code {dead.process.returncode}{hint}")
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.3)
+    raise StartupError(f"{what} did not come up within {STARTUP_TIMEOUT:.0f} s")
+
+
+def _temporal_ready(settings: Settings) -> bool:
+    async def check() -> bool:
+        client = await connect(settings)
+        return await client.service_client.check_health()
+
+    return asyncio.run(check())
+
+
+def _api_ready(settings: Settings) -> bool:
+    response = httpx.get(f"http://127.0.0.1:{settings.api_port}/health", timeout=2)
+    return response.status_code == 200
+
+
+def dev_api_key(settings: Settings) -> str | None:
+    """On a first start, a key named "dev" (kept in the data folder for later starts)."""
+    saved = settings.data_dir / "dev-api-key"
+    with transaction(session_factory(settings.resolved_database_url)) as session:
+        if list_api_keys(session):
+            return saved.read_text().strip() if saved.exists() else None
+        _, key = create_api_key(session, name="dev")
+    saved.write_text(key + "\n")
+    saved.chmod(0o600)
+    return key
+
+
+def start(settings: Settings, group: ProcessGroup) -> str | None:
+    """Bring the stack up; returns the dev API key to show."""
+    data_dir = settings.data_dir.resolve()
+    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    env = child_env(settings)
+
+    upgrade(settings.resolved_database_url)
+    temporal_log = data_dir / "logs" / "temporal.log"
+    group.start(
+        "Temporal dev server",
+        [
+            str(temporal_cli()), "server", "start-dev",
+            "--ip", "127.0.0.1",
+            "--port", str(settings.temporal_port),
+            "--ui-port", str(settings.temporal_ui_port),
+            "--db-filename", str(data_dir / "temporal.db"),
+            "--namespace", settings.temporal_namespace,
+            "--log-level", "warn",
+            *search_attributes.cli_flags(),
+        ],
+        env=env,
+        log=temporal_log,
+    )
+    _wait("Temporal", lambda: _temporal_ready(settings), group, temporal_log)
+
+    group.start("worker", [sys.executable, "-m", "nurture", "worker"], env=env)
+    group.start("API", [sys.executable, "-m", "nurture", "api"], env=env)
+    _wait("API", lambda: _api_ready(settings), group)
+    report = asyncio.run(asyncio.wait_for(run_diagnostics(settings), timeout=STARTUP_TIMEOUT))
+    if not report.database.migrated:
+        raise StartupError(f"the worker sees an unmigrated database: {report.database}")
+    return dev_api_key(settings)
+
+
+def banner(settings: Settings, key: str | None) -> None:
+    """Say where everything is."""
+    api = f"http://127.0.0.1:{settings.api_port}"
+    console.print("\n[bold green]Nurture is running[/bold green]")
+    console.print(f"  API          {api}   (docs: {api}/docs, health: {api}/health)")
+    console.print(f"  Temporal UI  {settings.temporal_ui_url}")
+    console.print(f"  Temporal     {settings.temporal_address} (namespace {settings.temporal_namespace})")
+    console.print(f"  Database     {settings.resolved_database_url}")
+    console.print(f"  Logs         {settings.data_dir.resolve() / 'logs'}")
+    if key:
+        console.print(f"  API key      {key}")
+        console.print(f'               curl -H "Authorization: Bearer {key}" {api}/contacts')
+    console.print("Press Ctrl-C to stop.\n")
+
+
+def main(settings: Settings) -> None:
+    """Run the stack until Ctrl-C (or SIGTERM), then stop every process."""
+    settings = settings.model_copy(update={"temporal_ui_url": f"http://localhost:{settings.temporal_ui_port}"})
+    busy = busy_ports(settings)
+    if busy:
+        for problem in busy:
+            console.print(f"[red]Cannot start:[/red] {problem}")
+        sys.exit(1)
+
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    group = ProcessGroup()
+    code = 0
+    try:
+        with console.status("Starting Temporal, worker and API..."):
+            key = start(settings, group)
+        banner(settings, key)
+        while not stopping:
+            dead = group.exited()
+            if dead is not None:
+                console.print(f"[red]{dead.name} exited with code {dead.process.returncode}; stopping[/red]")
+                code = 1
+                break
+            time.sleep(0.3)
+    except StartupError as exc:
+        console.print(f"[red]Startup failed:[/red] {exc}")
+        code = 1
+    finally:
+        console.print("Stopping...")
+        group.stop()
+        console.print("Stopped.")
+    sys.exit(code)

@@ -1,0 +1,1 @@
+"""Temporal workflows: deterministic, import-light, no I/O."""
