@@ -64,7 +64,7 @@ def filter_contacts(
     list_id: int | None = None,
     owner_id: int | None = None,
     search: str | None = None,
-) -> Select[tuple[Contact]]:
+) -> Select[Contact]:
     """A query for contacts matching every given filter."""
     query = select(Contact)
     if email:

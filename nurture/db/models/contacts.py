@@ -2,12 +2,15 @@
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Enum, ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nurture.db.base import Base, BigId, JsonDict, Timestamps, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from nurture.db.models.lists import ListSubscription
 
 
 class ContactStatus(enum.StrEnum):
@@ -40,7 +43,7 @@ class Contact(Timestamps, Base):
     tags: Mapped[list["Tag"]] = relationship(
         secondary="contact_tags", lazy="selectin", order_by="Tag.name", viewonly=True
     )
-    subscriptions: Mapped[list["ListSubscription"]] = relationship(  # noqa: F821
+    subscriptions: Mapped[list["ListSubscription"]] = relationship(
         lazy="selectin", order_by="ListSubscription.list_id", viewonly=True
     )
 
