@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -46,4 +47,6 @@ def build_worker(
         activities=build_activities(deps),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
+        # On SIGTERM, let running activities (an email send) finish before the worker exits.
+        graceful_shutdown_timeout=timedelta(seconds=20),
     )

@@ -1,0 +1,32 @@
+"""Settings: working defaults for development, and production refusing the built-in secret."""
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from nurture.settings import Settings
+
+
+def test_defaults_run_on_sqlite_in_the_data_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("NURTURE_DATABASE_URL", "NURTURE_DATA_DIR", "NURTURE_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    settings = Settings()
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / '.nurture' / 'nurture.db'}"
+    assert settings.temporal_port == 7233
+
+
+def test_environment_variables_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NURTURE_DATABASE_URL", "postgresql+psycopg://u@db/nurture")
+    monkeypatch.setenv("NURTURE_TEMPORAL_ADDRESS", "temporal:7000")
+    settings = Settings()
+    assert settings.resolved_database_url == "postgresql+psycopg://u@db/nurture"
+    assert settings.temporal_port == 7000
+
+
+def test_production_refuses_the_dev_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NURTURE_SECRET_KEY", raising=False)
+    with pytest.raises(ValidationError, match="NURTURE_SECRET_KEY must be set in production"):
+        Settings(env="production")
+    assert Settings(env="production", secret_key="s3cret-from-the-operator").env == "production"
