@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -107,8 +108,15 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, title, detail, headers=exc.headers)
 
 
+async def _integrity(_: Request, exc: Exception) -> JSONResponse:
+    # Routes check uniqueness first and name the field; this catches the race where two
+    # identical requests pass that check together and the database refuses the second.
+    return problem_response(409, "Conflict", "The request conflicts with data written at the same time")
+
+
 def install(app: FastAPI) -> None:
     """Make every error leave the app as problem details."""
     app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(IntegrityError, _integrity)

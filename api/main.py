@@ -4,14 +4,20 @@ from fastapi import Depends, FastAPI
 
 from api import errors
 from api.deps import require_api_key
-from api.routes import contacts, health
+from api.routes import accounts, contact_import, contacts, deals, health, lists, tags, users
 from api.temporal import TemporalConnection
 from nurture.db.session import session_factory
 from nurture.settings import Settings, get_settings
 
 # Every router here needs an API key; health (and, later, tracking and webhooks) do not.
 PROTECTED_ROUTERS = [
+    contact_import.router,
     contacts.router,
+    lists.router,
+    tags.router,
+    users.router,
+    accounts.router,
+    deals.router,
 ]
 
 

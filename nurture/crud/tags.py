@@ -1,10 +1,15 @@
 """Tags and tagging contacts; every add and remove lands on the contact's activity stream."""
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from nurture.crud.activity import record_activity
 from nurture.db.models import Contact, ContactTag, Tag
+
+
+def get_tag(session: Session, *, tag_id: int) -> Tag | None:
+    """The tag with this id."""
+    return session.get(Tag, tag_id)
 
 
 def get_tag_by_name(session: Session, *, name: str) -> Tag | None:
@@ -58,3 +63,37 @@ def tag_counts(session: Session, *, tag_ids: list[int]) -> dict[int, int]:
         .group_by(ContactTag.tag_id)
     )
     return {tag_id: count for tag_id, count in rows}
+
+
+def filter_tags(*, search: str | None = None) -> Select[Tag]:
+    """A query for tags whose name contains `search`, ignoring case."""
+    query = select(Tag)
+    if search:
+        query = query.where(func.lower(Tag.name).like(f"%{search.strip().lower()}%"))
+    return query
+
+
+def create_tag(session: Session, *, name: str) -> Tag:
+    """Insert a tag, named as written; callers check first that the name is free."""
+    tag = Tag(name=name.strip())
+    session.add(tag)
+    session.flush()
+    return tag
+
+
+def rename_tag(session: Session, *, tag: Tag, name: str) -> Tag:
+    """Rename a tag; contacts keep it, and past activity keeps the name it had then."""
+    tag.name = name.strip()
+    session.flush()
+    return tag
+
+
+def delete_tag(session: Session, *, tag: Tag) -> int:
+    """Delete a tag, recording `tag.removed` on each contact that had it; returns how many."""
+    contact_ids = list(session.scalars(select(ContactTag.contact_id).where(ContactTag.tag_id == tag.id)))
+    for contact_id in contact_ids:
+        record_activity(session, contact_id=contact_id, type="tag.removed", data={"tag": tag.name})
+    # The foreign key cascades the contact_tags rows away on both SQLite and PostgreSQL.
+    session.delete(tag)
+    session.flush()
+    return len(contact_ids)

@@ -1,9 +1,14 @@
-"""Account users."""
+"""Account users: look up, create, change, filter."""
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from nurture.db.models import User
+
+# Columns a caller may set.
+FIELDS = ("email", "name")
 
 
 def get_user(session: Session, *, user_id: int) -> User | None:
@@ -14,3 +19,35 @@ def get_user(session: Session, *, user_id: int) -> User | None:
 def get_user_by_email(session: Session, *, email: str) -> User | None:
     """The user with this email, ignoring case."""
     return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def create_user(session: Session, *, email: str, name: str) -> User:
+    """Insert a user; the email is stored lower-cased so uniqueness ignores case."""
+    user = User(email=email.strip().lower(), name=name)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def update_user(session: Session, *, user: User, changes: dict[str, Any]) -> list[str]:
+    """Apply the changes given; returns the fields that changed."""
+    changed: list[str] = []
+    for name in FIELDS:
+        if name in changes and getattr(user, name) != changes[name]:
+            setattr(user, name, changes[name])
+            changed.append(name)
+    if "email" in changed:
+        user.email = user.email.strip().lower()
+    session.flush()
+    return changed
+
+
+def filter_users(*, email: str | None = None, search: str | None = None) -> Select[User]:
+    """A query for users matching every given filter; `search` looks in email and name."""
+    query = select(User)
+    if email:
+        query = query.where(User.email == email.strip().lower())
+    if search:
+        pattern = f"%{search.strip().lower()}%"
+        query = query.where(or_(User.email.like(pattern), func.lower(User.name).like(pattern)))
+    return query

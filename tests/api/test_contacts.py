@@ -112,3 +112,14 @@ def test_unknown_owner_is_422(api: TestClient) -> None:
     response = api.post("/contacts", json={"email": "a@example.com", "owner_id": 42})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "owner_id"
+
+
+def test_a_duplicate_that_races_past_the_check_is_409_not_500(api: TestClient, monkeypatch) -> None:
+    from nurture.crud import contacts as crud
+
+    _create(api)
+    # Simulate the race: the lookup misses the contact another request has just written.
+    monkeypatch.setattr(crud, "get_contact_by_email", lambda *a, **k: None)
+    response = api.post("/contacts", json={"email": "ada@example.com"})
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"

@@ -3,7 +3,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nurture.db.base import Base, BigId, Timestamps, UTCDateTime
@@ -23,8 +23,12 @@ class MailingList(Timestamps, Base):
     __tablename__ = "lists"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
+
+
+# Like tags, list names are unique ignoring case: "Newsletter" and "newsletter" are one list.
+Index("uq_lists_name_lower", func.lower(MailingList.name), unique=True)
 
 
 class ListSubscription(Timestamps, Base):

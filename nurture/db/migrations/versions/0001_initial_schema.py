@@ -37,16 +37,16 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('created_at', nurture.db.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', nurture.db.base.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_lists')),
-    sa.UniqueConstraint('name', name=op.f('uq_lists_name'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lists'))
     )
+    op.create_index('uq_lists_name_lower', 'lists', [sa.text('lower(name)')], unique=True)
     op.create_table('tags',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('created_at', nurture.db.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tags'))
     )
-    # Tag names are unique ignoring case; autogenerate cannot see expression indexes.
+    # Tag and list names are unique ignoring case; autogenerate cannot see expression indexes.
     op.create_index('uq_tags_name_lower', 'tags', [sa.text('lower(name)')], unique=True)
     op.create_table('users',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -195,5 +195,6 @@ def downgrade() -> None:
     op.drop_table('users')
     op.drop_index('uq_tags_name_lower', table_name='tags')
     op.drop_table('tags')
+    op.drop_index('uq_lists_name_lower', table_name='lists')
     op.drop_table('lists')
     op.drop_table('api_keys')

@@ -1,0 +1,42 @@
+"""/contacts/import: create or update many contacts from one CSV file, with a report per row."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from api.deps import SessionDep
+from api.errors import Problem, invalid
+from api.schemas.contact_import import ImportReport
+from nurture.crud import contact_import as importer
+
+router = APIRouter(prefix="/contacts", tags=["contacts"])
+
+
+@router.post("/import", response_model=ImportReport)
+def import_contacts(
+    session: SessionDep,
+    file: Annotated[UploadFile, File(description="CSV in UTF-8 with a header row; `email` column required")],
+    list_id: Annotated[int | None, Form(description="Subscribe every imported contact")] = None,
+    tags: Annotated[str | None, Form(description="Comma-separated tags for every row")] = None,
+    update_existing: Annotated[
+        bool, Form(description="Update contacts that exist instead of skipping them")
+    ] = False,
+) -> ImportReport:
+    """Import contacts from a CSV file; good rows are imported even when others fail."""
+    # One byte past the limit is enough to refuse an oversize file without holding all of it.
+    data = file.file.read(importer.MAX_BYTES + 1)
+    try:
+        result = importer.import_contacts(
+            session,
+            data=data,
+            filename=file.filename or "upload.csv",
+            list_id=list_id,
+            tags=[name for name in (tags or "").split(",") if name.strip()],
+            update_existing=update_existing,
+        )
+    except importer.FileTooLarge as exc:
+        raise Problem(413, "Content too large", str(exc), field=exc.field) from exc
+    except importer.ImportRefused as exc:
+        raise invalid(exc.field, exc.message) from exc
+    session.commit()
+    return ImportReport.model_validate(result)
