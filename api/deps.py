@@ -37,9 +37,7 @@ def require_api_key(
     """The caller's live API key, or a 401."""
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
-        raise Problem(
-            401, "Unauthorized", "Authorization: Bearer <api key> is required", headers=challenge
-        )
+        raise Problem(401, "Unauthorized", "Authorization: Bearer <api key> is required", headers=challenge)
     with request.app.state.sessions() as session:
         key = verify_api_key(session, key=credentials.credentials)
         if key is None:

@@ -52,7 +52,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         return
     if not _postgres_reachable():
         if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL is required (NURTURE_REQUIRE_POSTGRES=1) but {POSTGRES_URL} is unreachable")
+            pytest.fail(
+                f"PostgreSQL is required (NURTURE_REQUIRE_POSTGRES=1) but {POSTGRES_URL} is unreachable"
+            )
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}; the SQLite run covers these tests")
     # A database of our own, so parallel runs and leftovers never collide.
     name = f"nurture_test_{secrets.token_hex(4)}"
@@ -79,9 +81,7 @@ def _empty_tables(url: str) -> None:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Iterator[Settings]:
     """Settings for one test on an empty database; Temporal points nowhere unless a test says so."""
-    yield Settings(
-        env="test", database_url=database_url, data_dir=tmp_path, temporal_address="127.0.0.1:1"
-    )
+    yield Settings(env="test", database_url=database_url, data_dir=tmp_path, temporal_address="127.0.0.1:1")
     _empty_tables(database_url)
 
 

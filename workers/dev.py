@@ -115,13 +115,21 @@ def start(settings: Settings, group: ProcessGroup) -> str | None:
     group.start(
         "Temporal dev server",
         [
-            str(temporal_cli()), "server", "start-dev",
-            "--ip", "127.0.0.1",
-            "--port", str(settings.temporal_port),
-            "--ui-port", str(settings.temporal_ui_port),
-            "--db-filename", str(data_dir / "temporal.db"),
-            "--namespace", settings.temporal_namespace,
-            "--log-level", "warn",
+            str(temporal_cli()),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(settings.temporal_port),
+            "--ui-port",
+            str(settings.temporal_ui_port),
+            "--db-filename",
+            str(data_dir / "temporal.db"),
+            "--namespace",
+            settings.temporal_namespace,
+            "--log-level",
+            "warn",
             *search_attributes.cli_flags(),
         ],
         env=env,
@@ -155,7 +163,9 @@ def banner(settings: Settings, key: str | None) -> None:
 
 def main(settings: Settings) -> None:
     """Run the stack until Ctrl-C (or SIGTERM), then stop every process."""
-    settings = settings.model_copy(update={"temporal_ui_url": f"http://localhost:{settings.temporal_ui_port}"})
+    settings = settings.model_copy(
+        update={"temporal_ui_url": f"http://localhost:{settings.temporal_ui_port}"}
+    )
     busy = busy_ports(settings)
     if busy:
         for problem in busy:

@@ -34,9 +34,7 @@ class ProcessGroup:
     def __init__(self) -> None:
         self.children: list[Child] = []
 
-    def start(
-        self, name: str, argv: Sequence[str], *, env: dict[str, str], log: Path | None = None
-    ) -> Child:
+    def start(self, name: str, argv: Sequence[str], *, env: dict[str, str], log: Path | None = None) -> Child:
         """Start a child; its output goes to `log` if given, else to this terminal."""
         output: IO[bytes] | None = log.open("ab") if log else None
         process = subprocess.Popen(

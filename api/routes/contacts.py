@@ -8,12 +8,14 @@ from sqlalchemy import select
 from api.deps import SessionDep
 from api.errors import conflict, invalid, not_found
 from api.pagination import Page, PageParams, page_params, paginate
-from api.schemas.contacts import ActivityPublic, ContactCreate, ContactPublic, ContactUpdate, TagsIn
+from api.schemas.contacts import ActivityPublic, ContactPublic, ContactUpdate, TagsIn
 from nurture.crud import contacts as crud
+from nurture.crud.companies import get_account
 from nurture.crud.lists import get_list, set_subscription
 from nurture.crud.tags import add_tag, remove_tag
 from nurture.crud.users import get_user
 from nurture.db.models import ActivityEvent, Contact, ContactStatus
+from nurture.schemas.contacts import ContactCreate
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 
@@ -30,9 +32,11 @@ def _load(session: SessionDep, contact_id: int) -> Contact:
 ContactDep = Annotated[Contact, Depends(_load)]
 
 
-def _check_owner(session: SessionDep, owner_id: int | None) -> None:
+def _check_references(session: SessionDep, *, owner_id: int | None, account_id: int | None) -> None:
     if owner_id is not None and get_user(session, user_id=owner_id) is None:
         raise invalid("owner_id", f"user {owner_id} does not exist")
+    if account_id is not None and get_account(session, account_id=account_id) is None:
+        raise invalid("account_id", f"account {account_id} does not exist")
 
 
 @router.get("", response_model=Page[ContactPublic])
@@ -44,11 +48,18 @@ def list_contacts(
     tag: str | None = None,
     list_id: int | None = None,
     owner_id: int | None = None,
+    account_id: int | None = None,
     q: Annotated[str | None, Query(description="Search email and names")] = None,
 ) -> Page[ContactPublic]:
     """Contacts matching every filter given, oldest first."""
     query = crud.filter_contacts(
-        email=email, status=status, tag=tag, list_id=list_id, owner_id=owner_id, search=q
+        email=email,
+        status=status,
+        tag=tag,
+        list_id=list_id,
+        owner_id=owner_id,
+        account_id=account_id,
+        search=q,
     )
     rows, next_cursor = paginate(session, query, Contact.id, page)
     return Page(data=[ContactPublic.of(c) for c in rows], next_cursor=next_cursor)
@@ -59,7 +70,7 @@ def create_contact(session: SessionDep, body: ContactCreate) -> ContactPublic:
     """Create a contact, with its tags and list subscriptions, all or nothing."""
     if crud.get_contact_by_email(session, email=body.email) is not None:
         raise conflict("email", f"a contact with email {body.email} already exists")
-    _check_owner(session, body.owner_id)
+    _check_references(session, owner_id=body.owner_id, account_id=body.account_id)
     for index, membership in enumerate(body.lists):
         if get_list(session, list_id=membership.list_id) is None:
             raise invalid(f"lists[{index}].list_id", f"list {membership.list_id} does not exist")
@@ -86,7 +97,7 @@ def update_contact(session: SessionDep, contact: ContactDep, body: ContactUpdate
     new_email = changes.get("email")
     if new_email and new_email != contact.email and crud.get_contact_by_email(session, email=new_email):
         raise conflict("email", f"a contact with email {new_email} already exists")
-    _check_owner(session, changes.get("owner_id"))
+    _check_references(session, owner_id=changes.get("owner_id"), account_id=changes.get("account_id"))
     crud.update_contact(session, contact=contact, changes=changes)
     session.commit()
     session.refresh(contact)

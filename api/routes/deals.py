@@ -58,9 +58,7 @@ def list_deals(
     contact_id: int | None = None,
 ) -> Page[DealPublic]:
     """Deals matching every filter given, oldest first; `stage` matches ignoring case."""
-    query = crud.filter_deals(
-        stage=stage, owner_id=owner_id, account_id=account_id, contact_id=contact_id
-    )
+    query = crud.filter_deals(stage=stage, owner_id=owner_id, account_id=account_id, contact_id=contact_id)
     rows, next_cursor = paginate(session, query, Deal.id, page)
     contact_ids = crud.contact_ids_by_deal(session, deal_ids=[d.id for d in rows])
     data = [DealPublic.of(d, contact_ids=contact_ids[d.id]) for d in rows]

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
-from api.schemas.common import CustomFields, Id, Input, Name, Output
 from nurture.db.models import Account
+from nurture.schemas.fields import CustomFields, Id, Input, Name, Output
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -23,8 +23,11 @@ def _check_domain(value: str) -> str:
         raise ValueError(f"'{value}' is not a domain such as 'example.com'") from exc
     labels = domain.split(".")
     # A numeric last label would make IP addresses pass for domains.
-    if len(domain) > 253 or len(labels) < 2 or labels[-1].isdigit() or not all(
-        _LABEL.match(label) for label in labels
+    if (
+        len(domain) > 253
+        or len(labels) < 2
+        or labels[-1].isdigit()
+        or not all(_LABEL.match(label) for label in labels)
     ):
         raise ValueError(f"'{value}' is not a domain such as 'example.com'")
     return domain

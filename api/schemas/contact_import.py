@@ -1,6 +1,6 @@
 """The report POST /contacts/import returns."""
 
-from api.schemas.common import Output
+from nurture.schemas.fields import Output
 
 
 class RowError(Output):

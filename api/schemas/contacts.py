@@ -1,39 +1,12 @@
 """Contact request and response models."""
 
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, field_validator
 
-from api.schemas.common import CustomFields, Email, Id, Input, Name, Output, TimeZone
 from nurture.db.models import Contact, ContactStatus, SubscriptionStatus
-
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
-TagName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-
-
-class ListMembershipIn(Input):
-    """Subscribe the new contact to a list, with the consent evidence."""
-
-    list_id: Id
-    status: SubscriptionStatus = SubscriptionStatus.SUBSCRIBED
-    consent_source: str | None = Field(default=None, max_length=200)
-    consent_ip: str | None = Field(default=None, max_length=45)
-
-
-class ContactCreate(Input):
-    """A new contact."""
-
-    email: Email
-    first_name: Name | None = None
-    last_name: Name | None = None
-    phone: Phone | None = None
-    timezone: TimeZone | None = None
-    custom_fields: CustomFields = Field(default_factory=dict)
-    status: ContactStatus = ContactStatus.ACTIVE
-    owner_id: Id | None = None
-    tags: list[TagName] = Field(default_factory=list, max_length=100)
-    lists: list[ListMembershipIn] = Field(default_factory=list, max_length=100)
+from nurture.schemas.contacts import Phone, TagName
+from nurture.schemas.fields import CustomFields, Email, Id, Input, Name, Output, TimeZone
 
 
 class ContactUpdate(Input):
@@ -47,6 +20,7 @@ class ContactUpdate(Input):
     custom_fields: CustomFields | None = None
     status: ContactStatus | None = None
     owner_id: Id | None = None
+    account_id: Id | None = None
 
     @field_validator("email", "status")
     @classmethod
@@ -83,6 +57,7 @@ class ContactPublic(Output):
     custom_fields: dict[str, object]
     status: ContactStatus
     owner_id: int | None
+    account_id: int | None
     tags: list[str]
     lists: list[ListMembership]
     created_at: datetime
@@ -101,6 +76,7 @@ class ContactPublic(Output):
             custom_fields=contact.custom_fields,
             status=contact.status,
             owner_id=contact.owner_id,
+            account_id=contact.account_id,
             tags=sorted((tag.name for tag in contact.tags), key=str.lower),
             lists=[ListMembership.model_validate(s) for s in contact.subscriptions],
             created_at=contact.created_at,

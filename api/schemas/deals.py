@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, PlainSerializer, StringConstraints, field_validator
 
-from api.schemas.common import Id, Input, Name, Output
 from nurture.db.models import Deal
+from nurture.schemas.fields import Id, Input, Name, Output
 
 MAX_CONTACTS = 100
 

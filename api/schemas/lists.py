@@ -1,27 +1,14 @@
 """List and subscription request and response models."""
 
-import ipaddress
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, Field, StringConstraints, field_validator
 
-from api.schemas.common import Id, Input, Name, Output
 from nurture.db.models import ListSubscription, MailingList, SubscriptionStatus
+from nurture.schemas.fields import ConsentSource, Id, Input, IpAddress, Name, Output
 
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
-ConsentSource = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-
-
-def _check_ip(value: str) -> str:
-    try:
-        # Stored normalised, so one address is always written the same way.
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise ValueError(f"'{value}' is not an IPv4 or IPv6 address") from None
-
-
-IpAddress = Annotated[str, StringConstraints(strip_whitespace=True, max_length=45), AfterValidator(_check_ip)]
 
 
 class ListCreate(Input):

@@ -2,9 +2,9 @@
 
 from datetime import datetime
 
-from api.schemas.common import Input, Output
-from api.schemas.contacts import TagName
 from nurture.db.models import Tag
+from nurture.schemas.contacts import TagName
+from nurture.schemas.fields import Input, Output
 
 
 class TagCreate(Input):

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import field_validator
 
-from api.schemas.common import Email, Input, Name, Output
+from nurture.schemas.fields import Email, Input, Name, Output
 
 
 class UserCreate(Input):

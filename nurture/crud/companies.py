@@ -125,9 +125,7 @@ def _set_contacts(session: Session, deal: Deal, contact_ids: list[int]) -> set[i
     added = [c for c in wanted if c not in current]
     if removed:
         session.execute(
-            delete(DealContact).where(
-                DealContact.deal_id == deal.id, DealContact.contact_id.in_(removed)
-            )
+            delete(DealContact).where(DealContact.deal_id == deal.id, DealContact.contact_id.in_(removed))
         )
     for contact_id in removed:
         _event(session, deal, contact_id, "deal.contact_removed")

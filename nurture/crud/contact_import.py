@@ -13,8 +13,6 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.schemas.common import MAX_CUSTOM_FIELDS, CustomFields
-from api.schemas.contacts import ContactCreate, TagName
 from nurture.crud.contacts import create_contact, update_contact
 from nurture.crud.lists import get_list, set_subscription
 from nurture.crud.tags import get_or_create_tag
@@ -28,6 +26,8 @@ from nurture.db.models import (
     SubscriptionStatus,
     Tag,
 )
+from nurture.schemas.contacts import ContactCreate, TagName
+from nurture.schemas.fields import MAX_CUSTOM_FIELDS, CustomFields
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 50_000
@@ -197,7 +197,6 @@ def import_contacts(
     except ValidationError as exc:
         raise ImportRefused("tags", _message(exc.errors()[0])) from exc
     columns, rows = _read_csv(data)
-    _begin(session)
     writer = _Writer(session, list_id, f"import:{filename}"[:200], update_existing)
     result = ImportResult()
     seen: dict[str, int] = {}
@@ -219,15 +218,6 @@ def import_contacts(
         writer.write(valid, result, errors)
         result.report(errors)
     return result
-
-
-def _begin(session: Session) -> None:
-    # pysqlite issues no BEGIN before a SAVEPOINT, so releasing the first row's savepoint would
-    # commit it on its own; open the transaction explicitly so the caller's commit is the only one.
-    connection = session.connection()
-    in_transaction = getattr(connection.connection.dbapi_connection, "in_transaction", True)
-    if connection.dialect.name == "sqlite" and not in_transaction:
-        connection.exec_driver_sql("BEGIN")
 
 
 class _Writer:

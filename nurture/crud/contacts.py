@@ -9,7 +9,7 @@ from nurture.crud.activity import record_activity
 from nurture.db.models import Contact, ContactStatus, ContactTag, ListSubscription, Tag
 
 # Columns a caller may set directly; custom_fields merge instead.
-PLAIN_FIELDS = ("email", "first_name", "last_name", "phone", "timezone", "status", "owner_id")
+PLAIN_FIELDS = ("email", "first_name", "last_name", "phone", "timezone", "status", "owner_id", "account_id")
 
 
 def get_contact(session: Session, *, contact_id: int) -> Contact | None:
@@ -63,6 +63,7 @@ def filter_contacts(
     tag: str | None = None,
     list_id: int | None = None,
     owner_id: int | None = None,
+    account_id: int | None = None,
     search: str | None = None,
 ) -> Select[Contact]:
     """A query for contacts matching every given filter."""
@@ -73,6 +74,8 @@ def filter_contacts(
         query = query.where(Contact.status == status)
     if owner_id is not None:
         query = query.where(Contact.owner_id == owner_id)
+    if account_id is not None:
+        query = query.where(Contact.account_id == account_id)
     if tag:
         query = query.where(
             Contact.id.in_(

@@ -52,8 +52,9 @@ def test_read_lists_the_ids_of_its_deals(api: TestClient) -> None:
     account = _create(api)
     other = _create(api, name="Other")
     ids = [
-        api.post("/deals", json={"title": t, "value": 1, "stage": "lead", "account_id": account["id"]})
-        .json()["id"]
+        api.post(
+            "/deals", json={"title": t, "value": 1, "stage": "lead", "account_id": account["id"]}
+        ).json()["id"]
         for t in ("One", "Two")
     ]
     api.post("/deals", json={"title": "Elsewhere", "value": 1, "stage": "lead", "account_id": other["id"]})

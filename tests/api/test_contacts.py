@@ -57,7 +57,9 @@ def test_invalid_email_is_422_naming_the_field(api: TestClient) -> None:
 
 
 def test_unknown_field_and_bad_timezone_are_named(api: TestClient) -> None:
-    response = api.post("/contacts", json={"email": "a@example.com", "fist_name": "A", "timezone": "Mars/Base"})
+    response = api.post(
+        "/contacts", json={"email": "a@example.com", "fist_name": "A", "timezone": "Mars/Base"}
+    )
     assert response.status_code == 422
     fields = {e["field"] for e in response.json()["errors"]}
     assert fields == {"fist_name", "timezone"}
@@ -70,7 +72,9 @@ def test_malformed_json_is_400(api: TestClient) -> None:
 
 
 def test_unknown_list_refuses_the_whole_contact(api: TestClient) -> None:
-    response = api.post("/contacts", json={"email": "a@example.com", "tags": ["x"], "lists": [{"list_id": 999}]})
+    response = api.post(
+        "/contacts", json={"email": "a@example.com", "tags": ["x"], "lists": [{"list_id": 999}]}
+    )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "lists[0].list_id"
     # Nothing half-written: neither the contact nor its tag exists.
@@ -123,3 +127,26 @@ def test_a_duplicate_that_races_past_the_check_is_409_not_500(api: TestClient, m
     response = api.post("/contacts", json={"email": "ada@example.com"})
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_contact_belongs_to_an_account(api: TestClient) -> None:
+    account = api.post("/accounts", json={"name": "Acme", "domain": "acme.com"}).json()
+    contact = _create(api, account_id=account["id"])
+    assert contact["account_id"] == account["id"]
+    listed = api.get("/contacts", params={"account_id": account["id"]}).json()["data"]
+    assert [c["id"] for c in listed] == [contact["id"]]
+    unknown = api.patch(f"/contacts/{contact['id']}", json={"account_id": 999})
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "account_id"
+    # Deleting the account keeps the contact, without an account.
+    assert api.delete(f"/accounts/{account['id']}").status_code == 204
+    assert api.get(f"/contacts/{contact['id']}").json()["account_id"] is None
+
+
+def test_consent_ip_on_create_must_be_an_address(api: TestClient) -> None:
+    lst = api.post("/lists", json={"name": "News"}).json()
+    bad = api.post(
+        "/contacts",
+        json={"email": "a@example.com", "lists": [{"list_id": lst["id"], "consent_ip": "not-an-ip"}]},
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "lists[0].consent_ip"

@@ -98,9 +98,7 @@ def test_required_fields(api: TestClient, field: str) -> None:
         ({"contact_ids": ["KNOWN", 999]}, "contact_ids[1]"),
     ],
 )
-def test_unknown_reference_is_422_and_nothing_is_written(
-    api: TestClient, body: dict, field: str
-) -> None:
+def test_unknown_reference_is_422_and_nothing_is_written(api: TestClient, body: dict, field: str) -> None:
     known = _contact(api, "known@example.com")
     if "contact_ids" in body:
         body = {"contact_ids": [known if c == "KNOWN" else c for c in body["contact_ids"]]}

@@ -7,7 +7,9 @@ from api.main import create_app
 from nurture.settings import Settings
 
 
-async def test_health_is_ok_with_database_and_temporal(dev_server: WorkflowEnvironment, settings: Settings) -> None:
+async def test_health_is_ok_with_database_and_temporal(
+    dev_server: WorkflowEnvironment, settings: Settings
+) -> None:
     settings = settings.model_copy(
         update={"temporal_address": dev_server.client.service_client.config.target_host}
     )

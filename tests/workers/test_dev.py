@@ -82,8 +82,11 @@ def test_dev_runs_everything_and_keeps_data_across_restarts(dev_env: dict[str, s
     finally:
         _stop(first, log)
 
-    ports = [dev_env["NURTURE_API_PORT"], dev_env["NURTURE_TEMPORAL_UI_PORT"],
-             dev_env["NURTURE_TEMPORAL_ADDRESS"].rsplit(":", 1)[1]]
+    ports = [
+        dev_env["NURTURE_API_PORT"],
+        dev_env["NURTURE_TEMPORAL_UI_PORT"],
+        dev_env["NURTURE_TEMPORAL_ADDRESS"].rsplit(":", 1)[1],
+    ]
     assert all(_port_free(int(p)) for p in ports), "something is still listening after Ctrl-C"
 
     second = _start(dev_env, log)
@@ -92,9 +95,18 @@ def test_dev_runs_everything_and_keeps_data_across_restarts(dev_env: dict[str, s
         assert [c["email"] for c in contacts.json()["data"]] == ["kept@example.com"]
         # Temporal's own state survives too: the first start's diagnostics run is still listed.
         runs = subprocess.run(
-            [str(Path(sys.executable).parent / "temporal"), "workflow", "count",
-             "--address", dev_env["NURTURE_TEMPORAL_ADDRESS"], "--query", "NurtureKind = 'diagnostics'"],
-            capture_output=True, text=True, check=True,
+            [
+                str(Path(sys.executable).parent / "temporal"),
+                "workflow",
+                "count",
+                "--address",
+                dev_env["NURTURE_TEMPORAL_ADDRESS"],
+                "--query",
+                "NurtureKind = 'diagnostics'",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         assert "Total: 2" in runs.stdout, runs.stdout
     finally:

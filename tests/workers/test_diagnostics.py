@@ -11,7 +11,9 @@ from workers.doctor import run_diagnostics
 from workers.registration import ACTIVITY_THREADS, WorkerDeps, build_worker
 
 
-async def test_worker_reports_a_migrated_database(dev_server: WorkflowEnvironment, settings: Settings) -> None:
+async def test_worker_reports_a_migrated_database(
+    dev_server: WorkflowEnvironment, settings: Settings
+) -> None:
     settings = settings.model_copy(
         update={"temporal_address": dev_server.client.service_client.config.target_host}
     )

@@ -39,6 +39,8 @@ class Contact(Timestamps, Base):
         default=ContactStatus.ACTIVE,
     )
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # The company the contact works for; deals link contacts to accounts too.
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
 
     tags: Mapped[list["Tag"]] = relationship(
         secondary="contact_tags", lazy="selectin", order_by="Tag.name", viewonly=True
@@ -67,9 +69,7 @@ class ContactTag(Base):
 
     __tablename__ = "contact_tags"
 
-    contact_id: Mapped[int] = mapped_column(
-        ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
-    )
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
     tag_id: Mapped[int] = mapped_column(
         ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True
     )

@@ -1,5 +1,6 @@
-"""Field types shared by the resource schemas: emails, names, time zones, custom fields."""
+"""Field types every input is validated with: emails, names, time zones, custom fields, ids."""
 
+import ipaddress
 import re
 import zoneinfo
 from functools import lru_cache
@@ -40,10 +41,19 @@ def _check_custom_fields(value: dict[str, object]) -> dict[str, object]:
     for key in value:
         # Keys become template variables (`contact.custom.plan`), so they must be identifiers.
         if not _FIELD_KEY.match(key):
-            raise ValueError(
-                f"key '{key}' must start with a letter or _ and hold only letters, digits and _"
-            )
+            raise ValueError(f"key '{key}' must start with a letter or _ and hold only letters, digits and _")
     return value
+
+
+def _check_ip(value: str) -> str:
+    try:
+        # Stored normalised, so one address is always written the same way.
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"'{value}' is not an IPv4 or IPv6 address") from None
+
+
+IpAddress = Annotated[str, StringConstraints(strip_whitespace=True, max_length=45), AfterValidator(_check_ip)]
 
 
 Email = Annotated[EmailStr, AfterValidator(str.lower)]
@@ -52,3 +62,4 @@ TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 FieldValue = str | int | float | bool | None
 CustomFields = Annotated[dict[str, FieldValue], AfterValidator(_check_custom_fields)]
 Id = Annotated[int, Field(ge=1)]
+ConsentSource = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
