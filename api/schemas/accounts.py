@@ -4,10 +4,10 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints
 
 from nurture.db.models import Account
-from nurture.schemas.fields import CustomFields, Id, Input, Name, Output
+from nurture.schemas.fields import CustomFields, Id, Input, Name, Output, not_null
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -55,12 +55,7 @@ class AccountUpdate(Input):
     owner_id: Id | None = None
     custom_fields: CustomFields | None = None
 
-    @field_validator("name")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may not be null")
-        return value
+    _not_null = not_null("name")
 
 
 class AccountPublic(Output):

@@ -2,11 +2,11 @@
 
 from datetime import datetime
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from nurture.db.models import Contact, ContactStatus, SubscriptionStatus
 from nurture.schemas.contacts import Phone, TagName
-from nurture.schemas.fields import CustomFields, Email, Id, Input, Name, Output, TimeZone
+from nurture.schemas.fields import CustomFields, Email, Id, Input, Name, Output, TimeZone, not_null
 
 
 class ContactUpdate(Input):
@@ -22,12 +22,7 @@ class ContactUpdate(Input):
     owner_id: Id | None = None
     account_id: Id | None = None
 
-    @field_validator("email", "status")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may not be null")
-        return value
+    _not_null = not_null("email", "status")
 
 
 class TagsIn(Input):

@@ -4,10 +4,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, PlainSerializer, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, PlainSerializer, StringConstraints
 
 from nurture.db.models import Deal
-from nurture.schemas.fields import Id, Input, Name, Output
+from nurture.schemas.fields import Id, Input, Name, Output, not_null
 
 MAX_CONTACTS = 100
 
@@ -54,12 +54,7 @@ class DealUpdate(Input):
     account_id: Id | None = None
     contact_ids: ContactIds | None = None
 
-    @field_validator("title", "value", "currency", "stage", "contact_ids")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may not be null")
-        return value
+    _not_null = not_null("title", "value", "currency", "stage", "contact_ids")
 
 
 class DealPublic(Output):

@@ -3,10 +3,10 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, Field, StringConstraints
 
 from nurture.db.models import ListSubscription, MailingList, SubscriptionStatus
-from nurture.schemas.fields import ConsentSource, Id, Input, IpAddress, Name, Output
+from nurture.schemas.fields import ConsentSource, Id, Input, IpAddress, Name, Output, not_null
 
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
@@ -24,12 +24,7 @@ class ListUpdate(Input):
     name: Name | None = None
     description: Description | None = None
 
-    @field_validator("name")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may not be null")
-        return value
+    _not_null = not_null("name")
 
 
 class SubscriptionCounts(Output):

@@ -2,9 +2,7 @@
 
 from datetime import datetime
 
-from pydantic import field_validator
-
-from nurture.schemas.fields import Email, Input, Name, Output
+from nurture.schemas.fields import Email, Input, Name, Output, not_null
 
 
 class UserCreate(Input):
@@ -20,12 +18,7 @@ class UserUpdate(Input):
     email: Email | None = None
     name: Name | None = None
 
-    @field_validator("email", "name")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may not be null")
-        return value
+    _not_null = not_null("email", "name")
 
 
 class UserPublic(Output):

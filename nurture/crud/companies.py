@@ -8,22 +8,13 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from nurture.crud.activity import record_activity
+from nurture.crud.custom_fields import merge_custom_fields
 from nurture.db.base import utcnow
 from nurture.db.models import Account, Contact, Deal, DealContact
 
 # Columns a caller may set directly; custom_fields merge instead.
 ACCOUNT_FIELDS = ("name", "domain", "owner_id")
 DEAL_FIELDS = ("title", "value", "currency", "stage", "owner_id", "account_id")
-
-
-def _merge(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(current)
-    for key, value in changes.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged
 
 
 def _apply(row: Account | Deal, fields: Iterable[str], changes: dict[str, Any]) -> list[str]:
@@ -53,7 +44,7 @@ def update_account(session: Session, *, account: Account, changes: dict[str, Any
     """Apply changes, merging custom_fields (None removes a key); returns the fields that changed."""
     changed = _apply(account, ACCOUNT_FIELDS, changes)
     if changes.get("custom_fields") is not None:
-        merged = _merge(account.custom_fields, changes["custom_fields"])
+        merged = merge_custom_fields(account.custom_fields, changes["custom_fields"])
         if merged != account.custom_fields:
             account.custom_fields = merged
             changed.append("custom_fields")

@@ -6,6 +6,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from nurture.crud.activity import record_activity
+from nurture.crud.custom_fields import merge_custom_fields
 from nurture.db.models import Contact, ContactStatus, ContactTag, ListSubscription, Tag
 
 # Columns a caller may set directly; custom_fields merge instead.
@@ -41,12 +42,7 @@ def update_contact(session: Session, *, contact: Contact, changes: dict[str, Any
             setattr(contact, name, changes[name])
             changed.append(name)
     if changes.get("custom_fields") is not None:
-        merged = dict(contact.custom_fields)
-        for key, value in changes["custom_fields"].items():
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = value
+        merged = merge_custom_fields(contact.custom_fields, changes["custom_fields"])
         if merged != contact.custom_fields:
             contact.custom_fields = merged
             changed.append("custom_fields")

@@ -4,9 +4,17 @@ import ipaddress
 import re
 import zoneinfo
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 _FIELD_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_CUSTOM_FIELDS = 100
@@ -16,6 +24,17 @@ class Input(BaseModel):
     """Base of request bodies: unknown fields are refused, so a typo names itself."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def _refuse_null(cls: type, value: object) -> object:
+    if value is None:
+        raise ValueError("may not be null")
+    return value
+
+
+def not_null(*fields: str) -> Any:
+    """A validator for PATCH models: these fields may be left out, but not set to null."""
+    return field_validator(*fields)(_refuse_null)
 
 
 class Output(BaseModel):
