@@ -7,6 +7,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from api.deps import SessionDep
 from api.errors import Problem, invalid
 from api.schemas.contact_import import ImportReport
+from nurture.crud import contact_csv
 from nurture.crud import contact_import as importer
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
@@ -24,7 +25,7 @@ def import_contacts(
 ) -> ImportReport:
     """Import contacts from a CSV file; good rows are imported even when others fail."""
     # One byte past the limit is enough to refuse an oversize file without holding all of it.
-    data = file.file.read(importer.MAX_BYTES + 1)
+    data = file.file.read(contact_csv.MAX_BYTES + 1)
     try:
         result = importer.import_contacts(
             session,
@@ -34,9 +35,9 @@ def import_contacts(
             tags=[name for name in (tags or "").split(",") if name.strip()],
             update_existing=update_existing,
         )
-    except importer.FileTooLarge as exc:
+    except contact_csv.FileTooLarge as exc:
         raise Problem(413, "Content too large", str(exc), field=exc.field) from exc
-    except importer.ImportRefused as exc:
+    except contact_csv.ImportRefused as exc:
         raise invalid(exc.field, exc.message) from exc
     session.commit()
     return ImportReport.model_validate(result)

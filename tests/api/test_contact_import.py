@@ -5,7 +5,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from nurture.crud import contact_import
+from nurture.crud import contact_csv, contact_import
 from nurture.db.models import Contact, MailingList
 from nurture.db.session import session_factory, transaction
 from nurture.settings import Settings
@@ -196,11 +196,11 @@ def test_undecodable_file_is_422(api: TestClient) -> None:
 
 
 def test_oversize_files_are_413(api: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(contact_import, "MAX_BYTES", 40)
+    monkeypatch.setattr(contact_csv, "MAX_BYTES", 40)
     content = "email\n" + "".join(f"p{n}@example.com\n" for n in range(3))
     _refusal(_import(api, content), 413, "file")
-    monkeypatch.setattr(contact_import, "MAX_BYTES", 10_000)
-    monkeypatch.setattr(contact_import, "MAX_ROWS", 2)
+    monkeypatch.setattr(contact_csv, "MAX_BYTES", 10_000)
+    monkeypatch.setattr(contact_csv, "MAX_ROWS", 2)
     detail = _refusal(_import(api, content), 413, "file")
     assert "rows" in detail
     assert api.get("/contacts").json()["data"] == []
