@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.deps import SessionDep
 from api.errors import invalid, not_found
 from api.pagination import Page, PageParams, page_params, paginate
+from api.params import IdPath, IdQuery
 from api.schemas.accounts import AccountCreate, AccountPublic, AccountUpdate
 from nurture.crud import companies as crud
 from nurture.crud.users import get_user
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/accounts", tags=["accounts"])
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
-def _load(session: SessionDep, account_id: int) -> Account:
+def _load(session: SessionDep, account_id: IdPath) -> Account:
     account = crud.get_account(session, account_id=account_id)
     if account is None:
         raise not_found("account", account_id)
@@ -42,7 +43,7 @@ def list_accounts(
     session: SessionDep,
     page: PageDep,
     domain: str | None = None,
-    owner_id: int | None = None,
+    owner_id: IdQuery = None,
     q: Annotated[str | None, Query(description="Search the name")] = None,
 ) -> Page[AccountPublic]:
     """Accounts matching every filter given, oldest first."""

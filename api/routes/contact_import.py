@@ -9,6 +9,7 @@ from api.errors import Problem, invalid
 from api.schemas.contact_import import ImportReport
 from nurture.crud import contact_csv
 from nurture.crud import contact_import as importer
+from nurture.schemas.fields import MAX_ID
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 
@@ -17,7 +18,9 @@ router = APIRouter(prefix="/contacts", tags=["contacts"])
 def import_contacts(
     session: SessionDep,
     file: Annotated[UploadFile, File(description="CSV in UTF-8 with a header row; `email` column required")],
-    list_id: Annotated[int | None, Form(description="Subscribe every imported contact")] = None,
+    list_id: Annotated[
+        int | None, Form(ge=1, le=MAX_ID, description="Subscribe every imported contact")
+    ] = None,
     tags: Annotated[str | None, Form(description="Comma-separated tags for every row")] = None,
     update_existing: Annotated[
         bool, Form(description="Update contacts that exist instead of skipping them")

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from api.deps import SessionDep
 from api.errors import conflict, invalid, not_found
 from api.pagination import Page, PageParams, page_params, paginate
+from api.params import IdPath, IdQuery
 from api.schemas.contacts import ActivityPublic, ContactPublic, ContactUpdate, TagsIn
 from nurture.crud import contacts as crud
 from nurture.crud.companies import get_account
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/contacts", tags=["contacts"])
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
-def _load(session: SessionDep, contact_id: int) -> Contact:
+def _load(session: SessionDep, contact_id: IdPath) -> Contact:
     contact = crud.get_contact(session, contact_id=contact_id)
     if contact is None:
         raise not_found("contact", contact_id)
@@ -46,9 +47,9 @@ def list_contacts(
     email: str | None = None,
     status: ContactStatus | None = None,
     tag: str | None = None,
-    list_id: int | None = None,
-    owner_id: int | None = None,
-    account_id: int | None = None,
+    list_id: IdQuery = None,
+    owner_id: IdQuery = None,
+    account_id: IdQuery = None,
     q: Annotated[str | None, Query(description="Search email and names")] = None,
 ) -> Page[ContactPublic]:
     """Contacts matching every filter given, oldest first."""

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Response
 from api.deps import SessionDep
 from api.errors import invalid, not_found
 from api.pagination import Page, PageParams, page_params, paginate
+from api.params import IdPath, IdQuery
 from api.schemas.deals import DealCreate, DealPublic, DealUpdate
 from nurture.crud import companies as crud
 from nurture.crud.users import get_user
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/deals", tags=["deals"])
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
-def _load(session: SessionDep, deal_id: int) -> Deal:
+def _load(session: SessionDep, deal_id: IdPath) -> Deal:
     deal = crud.get_deal(session, deal_id=deal_id)
     if deal is None:
         raise not_found("deal", deal_id)
@@ -53,9 +54,9 @@ def list_deals(
     session: SessionDep,
     page: PageDep,
     stage: str | None = None,
-    owner_id: int | None = None,
-    account_id: int | None = None,
-    contact_id: int | None = None,
+    owner_id: IdQuery = None,
+    account_id: IdQuery = None,
+    contact_id: IdQuery = None,
 ) -> Page[DealPublic]:
     """Deals matching every filter given, oldest first; `stage` matches ignoring case."""
     query = crud.filter_deals(stage=stage, owner_id=owner_id, account_id=account_id, contact_id=contact_id)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.deps import SessionDep
 from api.errors import conflict, invalid, not_found
 from api.pagination import Page, PageParams, page_params, paginate
+from api.params import IdPath
 from api.schemas.lists import (
     ListCreate,
     ListPublic,
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/lists", tags=["lists"])
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
-def _load(session: SessionDep, list_id: int) -> MailingList:
+def _load(session: SessionDep, list_id: IdPath) -> MailingList:
     mailing_list = crud.get_list(session, list_id=list_id)
     if mailing_list is None:
         raise not_found("list", list_id)
@@ -34,7 +35,7 @@ def _load(session: SessionDep, list_id: int) -> MailingList:
 ListDep = Annotated[MailingList, Depends(_load)]
 
 
-def _load_subscription(session: SessionDep, mailing_list: ListDep, contact_id: int) -> ListSubscription:
+def _load_subscription(session: SessionDep, mailing_list: ListDep, contact_id: IdPath) -> ListSubscription:
     row = crud.get_subscription(session, list_id=mailing_list.id, contact_id=contact_id)
     if row is None:
         raise not_found(f"subscription of contact {contact_id} to list", mailing_list.id)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.deps import SessionDep
 from api.errors import conflict, not_found
 from api.pagination import Page, PageParams, page_params, paginate
+from api.params import IdPath
 from api.schemas.tags import TagCreate, TagPublic, TagUpdate
 from nurture.crud import tags as crud
 from nurture.db.models import Tag
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/tags", tags=["tags"])
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
-def _load(session: SessionDep, tag_id: int) -> Tag:
+def _load(session: SessionDep, tag_id: IdPath) -> Tag:
     tag = crud.get_tag(session, tag_id=tag_id)
     if tag is None:
         raise not_found("tag", tag_id)

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from api.deps import SessionDep
 from api.errors import Problem, conflict, not_found
 from api.pagination import Page, PageParams, page_params, paginate
+from api.params import IdPath
 from api.schemas.users import UserCreate, UserPublic, UserUpdate
 from nurture.crud import users as crud
 from nurture.db.models import User
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
-def _load(session: SessionDep, user_id: int) -> User:
+def _load(session: SessionDep, user_id: IdPath) -> User:
     user = crud.get_user(session, user_id=user_id)
     if user is None:
         raise not_found("user", user_id)

@@ -1,6 +1,7 @@
 """Field types every input is validated with: emails, names, time zones, custom fields, ids."""
 
 import ipaddress
+import math
 import re
 import zoneinfo
 from functools import lru_cache
@@ -18,12 +19,31 @@ from pydantic import (
 
 _FIELD_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_CUSTOM_FIELDS = 100
+MAX_CUSTOM_FIELD_LENGTH = 5_000
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 class Input(BaseModel):
     """Base of request bodies: unknown fields are refused, so a typo names itself."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _refuse_nul(cls, value: object) -> object:
+        # PostgreSQL cannot store NUL in text; refuse it here, naming the field, on every database.
+        if _has_nul(value):
+            raise ValueError("may not contain the NUL character")
+        return value
 
 
 def _refuse_null(cls: type, value: object) -> object:
@@ -57,10 +77,16 @@ def _check_timezone(value: str) -> str:
 def _check_custom_fields(value: dict[str, object]) -> dict[str, object]:
     if len(value) > MAX_CUSTOM_FIELDS:
         raise ValueError(f"at most {MAX_CUSTOM_FIELDS} custom fields")
-    for key in value:
+    for key, item in value.items():
         # Keys become template variables (`contact.custom.plan`), so they must be identifiers.
         if not _FIELD_KEY.match(key):
             raise ValueError(f"key '{key}' must start with a letter or _ and hold only letters, digits and _")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"'{key}' must be a finite number")
+        if isinstance(item, str) and len(item) > MAX_CUSTOM_FIELD_LENGTH:
+            raise ValueError(f"'{key}' is longer than {MAX_CUSTOM_FIELD_LENGTH} characters")
+        if item is not None and not isinstance(item, str | int | float | bool):
+            raise ValueError(f"'{key}' must be a string, number, boolean or null, not a list or object")
     return value
 
 
@@ -78,7 +104,8 @@ IpAddress = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4
 Email = Annotated[EmailStr, AfterValidator(str.lower)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
-FieldValue = str | int | float | bool | None
-CustomFields = Annotated[dict[str, FieldValue], AfterValidator(_check_custom_fields)]
-Id = Annotated[int, Field(ge=1)]
+CustomFields = Annotated[dict[str, Any], AfterValidator(_check_custom_fields)]
+# Ids live in BIGINT columns; a larger number could never match and would overflow the driver.
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 ConsentSource = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]

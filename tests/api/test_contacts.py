@@ -150,3 +150,32 @@ def test_consent_ip_on_create_must_be_an_address(api: TestClient) -> None:
     )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "lists[0].consent_ip"
+
+
+def test_ids_beyond_a_bigint_are_422_not_a_crash(api: TestClient) -> None:
+    for path in ("/contacts/99999999999999999999", "/lists/9223372036854775808", "/contacts/0"):
+        response = api.get(path)
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["errors"][0]["field"] in {"contact_id", "list_id"}
+    response = api.get("/contacts", params={"owner_id": 2**63})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "owner_id"
+
+
+def test_nul_characters_and_nested_custom_values_are_refused_by_name(api: TestClient) -> None:
+    nul = api.post("/contacts", json={"email": "a@example.com", "first_name": "A\x00B"})
+    assert nul.status_code == 422 and nul.json()["errors"][0]["field"] == "first_name"
+    nested = api.post("/contacts", json={"email": "a@example.com", "custom_fields": {"plan": {"x": 1}}})
+    assert nested.status_code == 422
+    assert nested.json()["errors"] == [
+        {
+            "field": "custom_fields",
+            "message": "'plan' must be a string, number, boolean or null, not a list or object",
+        }
+    ]
+    not_finite = api.post(
+        "/contacts",
+        content=b'{"email": "a@example.com", "custom_fields": {"score": NaN}}',
+        headers={"content-type": "application/json"},
+    )
+    assert not_finite.status_code == 422
+    assert api.get("/contacts").json()["data"] == []
