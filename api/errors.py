@@ -1,15 +1,46 @@
 """RFC 9457 problem details for every error the API returns, naming the field at fault."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    """One input at fault."""
+
+    field: str
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """An RFC 9457 problem: what went wrong, and which fields were at fault."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] | None = None
+
+
+# Declared on every protected route so generated clients know the error shape.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemDetails, "description": description}
+    for status, description in [
+        (400, "Malformed JSON or cursor"),
+        (401, "Missing, unknown or revoked API key"),
+        (404, "Unknown id"),
+        (409, "Duplicate of existing data"),
+        (422, "Invalid value; `errors` names each field"),
+    ]
+}
 
 
 class Problem(Exception):
@@ -114,9 +145,32 @@ async def _integrity(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(409, "Conflict", "The request conflicts with data written at the same time")
 
 
+def _problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # FastAPI files every response model under application/json; errors are problem+json.
+        if app.openapi_schema is None:
+            schema = default()
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    for response in operation.get("responses", {}).values():
+                        content = response.get("content", {})
+                        ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
+                        if ref.endswith("/ProblemDetails"):
+                            content[PROBLEM_JSON] = content.pop("application/json")
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(unused, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
+
+
 def install(app: FastAPI) -> None:
     """Make every error leave the app as problem details."""
     app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(IntegrityError, _integrity)
+    app.openapi = _problem_openapi(app)  # type: ignore[method-assign]

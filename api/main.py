@@ -3,11 +3,15 @@
 from fastapi import Depends, FastAPI
 
 from api import errors
+from api.body_limit import BodyLimit
 from api.deps import require_api_key
 from api.routes import accounts, contact_import, contacts, deals, health, lists, tags, users
 from api.temporal import TemporalConnection
+from nurture.crud import contact_csv
 from nurture.db.session import session_factory
 from nurture.settings import Settings, get_settings
+
+MAX_JSON_BODY = 1024 * 1024
 
 # Every router here needs an API key; health (and, later, tracking and webhooks) do not.
 PROTECTED_ROUTERS = [
@@ -33,7 +37,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = session_factory(settings.resolved_database_url)
     app.state.temporal = TemporalConnection(settings)
     errors.install(app)
+    # JSON bodies are small; the CSV import raises its own limit.
+    import_limit = contact_csv.MAX_BYTES + 64 * 1024
+    app.add_middleware(BodyLimit, default=MAX_JSON_BODY, per_path={"/contacts/import": import_limit})
     app.include_router(health.router)
     for router in PROTECTED_ROUTERS:
-        app.include_router(router, dependencies=[Depends(require_api_key)])
+        app.include_router(
+            router, dependencies=[Depends(require_api_key)], responses=errors.PROBLEM_RESPONSES
+        )
     return app

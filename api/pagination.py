@@ -2,15 +2,17 @@
 
 import base64
 import binascii
+import hashlib
 import json
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import Query, Request
 from pydantic import BaseModel
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.errors import Problem
+from nurture.schemas.fields import MAX_ID
 
 T = TypeVar("T")
 
@@ -26,34 +28,52 @@ class Page(BaseModel, Generic[T]):
 
 
 class PageParams(BaseModel):
-    """Where a page starts and how long it is."""
+    """Where a page starts, how long it is, and which query it belongs to."""
 
     limit: int
     after_id: int | None
+    scope: str
 
 
-def encode_cursor(last_id: int) -> str:
-    """An opaque cursor after the row with this id."""
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+def _scope(request: Request) -> str:
+    # A cursor only makes sense for the resource and filters it came from; tie it to them.
+    filters = sorted((k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "limit"))
+    return hashlib.sha256(json.dumps([request.url.path, filters]).encode()).hexdigest()[:16]
 
 
-def _decode_cursor(cursor: str) -> int:
+def encode_cursor(last_id: int, scope: str) -> str:
+    """An opaque cursor after the row with this id, valid for one query."""
+    raw = json.dumps({"after": last_id, "scope": scope}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _bad_cursor(detail: str) -> Problem:
+    return Problem(400, "Bad cursor", f"cursor: {detail}", field="cursor")
+
+
+def _decode_cursor(cursor: str, scope: str) -> int:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        after, cursor_scope = value["after"], value["scope"]
     except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise Problem(400, "Bad cursor", "cursor: not a cursor this API returned", field="cursor") from exc
-    if not isinstance(value, int):
-        raise Problem(400, "Bad cursor", "cursor: not a cursor this API returned", field="cursor")
-    return value
+        raise _bad_cursor("not a cursor this API returned") from exc
+    # bool is an int in Python; a cursor only ever holds a real row id.
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 < after <= MAX_ID:
+        raise _bad_cursor("not a cursor this API returned")
+    if cursor_scope != scope:
+        raise _bad_cursor("it belongs to another resource or other filters; start again without it")
+    return after
 
 
 def page_params(
+    request: Request,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> PageParams:
     """The `limit` and `cursor` query parameters."""
-    return PageParams(limit=limit, after_id=_decode_cursor(cursor) if cursor else None)
+    scope = _scope(request)
+    return PageParams(limit=limit, after_id=_decode_cursor(cursor, scope) if cursor else None, scope=scope)
 
 
 def paginate(
@@ -71,4 +91,4 @@ def paginate(
     rows = list(session.scalars(query).unique())
     more = len(rows) > params.limit
     rows = rows[: params.limit]
-    return rows, encode_cursor(rows[-1].id) if more and rows else None
+    return rows, encode_cursor(rows[-1].id, params.scope) if more and rows else None

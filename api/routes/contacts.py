@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import select
 
 from api.deps import SessionDep
-from api.errors import conflict, invalid, not_found
+from api.errors import Problem, conflict, invalid, not_found
 from api.pagination import Page, PageParams, page_params, paginate
 from api.params import IdPath, IdQuery
 from api.schemas.contacts import ActivityPublic, ContactPublic, ContactUpdate, TagsIn
@@ -15,7 +15,7 @@ from nurture.crud.companies import get_account
 from nurture.crud.lists import get_list, set_subscription
 from nurture.crud.tags import add_tag, remove_tag
 from nurture.crud.users import get_user
-from nurture.db.models import ActivityEvent, Contact, ContactStatus
+from nurture.db.models import ActivityEvent, Contact, ContactStatus, SubscriptionStatus
 from nurture.schemas.contacts import ContactCreate
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
@@ -48,16 +48,22 @@ def list_contacts(
     status: ContactStatus | None = None,
     tag: str | None = None,
     list_id: IdQuery = None,
+    list_status: Annotated[
+        SubscriptionStatus | None, Query(description="With list_id: only members in this status")
+    ] = None,
     owner_id: IdQuery = None,
     account_id: IdQuery = None,
     q: Annotated[str | None, Query(description="Search email and names")] = None,
 ) -> Page[ContactPublic]:
-    """Contacts matching every filter given, oldest first."""
+    """Contacts matching every filter given, oldest first; list_id matches any status on the list."""
+    if list_status is not None and list_id is None:
+        raise invalid("list_status", "filters members of a list: give list_id too")
     query = crud.filter_contacts(
         email=email,
         status=status,
         tag=tag,
         list_id=list_id,
+        list_status=list_status,
         owner_id=owner_id,
         account_id=account_id,
         search=q,
@@ -123,11 +129,12 @@ def tag_contact(session: SessionDep, contact: ContactDep, body: TagsIn) -> Conta
     return ContactPublic.of(contact)
 
 
-@router.delete("/{contact_id}/tags/{tag}", response_model=ContactPublic)
+# `:path` so that a tag with a slash in its name can be removed too.
+@router.delete("/{contact_id}/tags/{tag:path}", response_model=ContactPublic)
 def untag_contact(session: SessionDep, contact: ContactDep, tag: str) -> ContactPublic:
     """Remove a tag from the contact."""
     if not remove_tag(session, contact=contact, name=tag):
-        raise not_found("tag on contact", tag)
+        raise Problem(404, "Not found", f"contact {contact.id} has no tag '{tag}'")
     session.commit()
     session.refresh(contact)
     return ContactPublic.of(contact)

@@ -55,7 +55,7 @@ class AccountUpdate(Input):
     owner_id: Id | None = None
     custom_fields: CustomFields | None = None
 
-    _not_null = not_null("name")
+    _not_null = not_null("name", "custom_fields")
 
 
 class AccountPublic(Output):

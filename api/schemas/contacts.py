@@ -22,7 +22,7 @@ class ContactUpdate(Input):
     owner_id: Id | None = None
     account_id: Id | None = None
 
-    _not_null = not_null("email", "status")
+    _not_null = not_null("email", "status", "custom_fields")
 
 
 class TagsIn(Input):

@@ -3,10 +3,10 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from nurture.db.models import ListSubscription, MailingList, SubscriptionStatus
-from nurture.schemas.fields import ConsentSource, Id, Input, IpAddress, Name, Output, not_null
+from nurture.schemas.fields import ConsentSource, Id, Input, IpAddress, Name, Output, PastTime, not_null
 
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
@@ -65,9 +65,7 @@ class SubscriptionCreate(Input):
     status: SubscriptionStatus = SubscriptionStatus.SUBSCRIBED
     consent_source: ConsentSource | None = None
     consent_ip: IpAddress | None = None
-    consent_at: AwareDatetime | None = Field(
-        default=None, description="When consent was given; now if left out"
-    )
+    consent_at: PastTime | None = Field(default=None, description="When consent was given; now if left out")
 
 
 class SubscriptionUpdate(Input):

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from nurture.crud.activity import record_activity
 from nurture.crud.custom_fields import merge_custom_fields
+from nurture.crud.search import matches
 from nurture.db.base import utcnow
 from nurture.db.models import Account, Contact, Deal, DealContact
 
@@ -58,7 +59,7 @@ def filter_accounts(
     """A query for accounts matching every given filter; `search` looks in the name."""
     query = select(Account)
     if search:
-        query = query.where(func.lower(Account.name).like(f"%{search.strip().lower()}%"))
+        query = query.where(matches(search, Account.name))
     if domain:
         query = query.where(Account.domain == domain.strip().lower().rstrip("."))
     if owner_id is not None:

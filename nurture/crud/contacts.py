@@ -2,12 +2,13 @@
 
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from nurture.crud.activity import record_activity
 from nurture.crud.custom_fields import merge_custom_fields
-from nurture.db.models import Contact, ContactStatus, ContactTag, ListSubscription, Tag
+from nurture.crud.search import matches
+from nurture.db.models import Contact, ContactStatus, ContactTag, ListSubscription, SubscriptionStatus, Tag
 
 # Columns a caller may set directly; custom_fields merge instead.
 PLAIN_FIELDS = ("email", "first_name", "last_name", "phone", "timezone", "status", "owner_id", "account_id")
@@ -58,6 +59,7 @@ def filter_contacts(
     status: ContactStatus | None = None,
     tag: str | None = None,
     list_id: int | None = None,
+    list_status: SubscriptionStatus | None = None,
     owner_id: int | None = None,
     account_id: int | None = None,
     search: str | None = None,
@@ -81,16 +83,10 @@ def filter_contacts(
             )
         )
     if list_id is not None:
-        query = query.where(
-            Contact.id.in_(select(ListSubscription.contact_id).where(ListSubscription.list_id == list_id))
-        )
+        members = select(ListSubscription.contact_id).where(ListSubscription.list_id == list_id)
+        if list_status is not None:
+            members = members.where(ListSubscription.status == list_status)
+        query = query.where(Contact.id.in_(members))
     if search:
-        pattern = f"%{search.strip().lower()}%"
-        query = query.where(
-            or_(
-                Contact.email.like(pattern),
-                func.lower(Contact.first_name).like(pattern),
-                func.lower(Contact.last_name).like(pattern),
-            )
-        )
+        query = query.where(matches(search, Contact.email, Contact.first_name, Contact.last_name))
     return query

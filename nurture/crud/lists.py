@@ -7,6 +7,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from nurture.crud.activity import record_activity
+from nurture.crud.search import matches
 from nurture.db.base import utcnow
 from nurture.db.models import Contact, ListSubscription, MailingList, SubscriptionStatus
 
@@ -28,7 +29,7 @@ def filter_lists(*, search: str | None = None) -> Select[MailingList]:
     """A query for lists whose name contains `search`, ignoring case."""
     query = select(MailingList)
     if search:
-        query = query.where(func.lower(MailingList.name).like(f"%{search.strip().lower()}%"))
+        query = query.where(matches(search, MailingList.name))
     return query
 
 

@@ -4,6 +4,7 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from nurture.crud.activity import record_activity
+from nurture.crud.search import matches
 from nurture.db.models import Contact, ContactTag, Tag
 
 
@@ -69,7 +70,7 @@ def filter_tags(*, search: str | None = None) -> Select[Tag]:
     """A query for tags whose name contains `search`, ignoring case."""
     query = select(Tag)
     if search:
-        query = query.where(func.lower(Tag.name).like(f"%{search.strip().lower()}%"))
+        query = query.where(matches(search, Tag.name))
     return query
 
 

@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from nurture.crud.search import matches
 from nurture.db.models import User
 
 # Columns a caller may set.
@@ -48,6 +49,5 @@ def filter_users(*, email: str | None = None, search: str | None = None) -> Sele
     if email:
         query = query.where(User.email == email.strip().lower())
     if search:
-        pattern = f"%{search.strip().lower()}%"
-        query = query.where(or_(User.email.like(pattern), func.lower(User.name).like(pattern)))
+        query = query.where(matches(search, User.email, User.name))
     return query

@@ -19,7 +19,8 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # SQLite ignores foreign keys unless asked; WAL lets the API and worker read while one writes.
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # A writer waits this long for another (a large CSV import) instead of failing at once.
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
@@ -32,7 +33,11 @@ def get_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
+        # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
+        # writes after another writer fails at once with "database is locked", busy_timeout or
+        # not. So every transaction queues for the lock: slower under write load, never a spurious
+        # failure. SQLite is the single-machine default; production runs on PostgreSQL.
+        event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 

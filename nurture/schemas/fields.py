@@ -4,11 +4,13 @@ import ipaddress
 import math
 import re
 import zoneinfo
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -100,6 +102,15 @@ def _check_ip(value: str) -> str:
 
 IpAddress = Annotated[str, StringConstraints(strip_whitespace=True, max_length=45), AfterValidator(_check_ip)]
 
+
+def _not_in_future(value: datetime) -> datetime:
+    # A little slack for the caller's clock; consent recorded as given next year is not evidence.
+    if value > datetime.now(UTC) + timedelta(minutes=5):
+        raise ValueError("may not be in the future")
+    return value
+
+
+PastTime = Annotated[AwareDatetime, AfterValidator(_not_in_future)]
 
 Email = Annotated[EmailStr, AfterValidator(str.lower)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -60,3 +60,12 @@ def test_only_a_hash_is_stored(settings: Settings, api_key: str) -> None:
         stored = session.query(ApiKey).one()
     secret = api_key.split("_", 2)[2]
     assert secret not in stored.key_hash and len(stored.key_hash) == 64
+
+
+def test_openapi_documents_problem_details_for_errors(anonymous: TestClient) -> None:
+    spec = anonymous.get("/openapi.json").json()
+    responses = spec["paths"]["/contacts"]["post"]["responses"]
+    for status in ("400", "401", "404", "409", "422"):
+        schema = responses[status]["content"]["application/problem+json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ProblemDetails"}, status
+    assert "HTTPValidationError" not in spec["components"]["schemas"]

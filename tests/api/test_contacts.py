@@ -1,5 +1,7 @@
 """Contacts through the API: CRUD, filters, tags, list memberships, activity, and bad input."""
 
+import base64
+
 from fastapi.testclient import TestClient
 
 
@@ -97,6 +99,14 @@ def test_filters_and_cursor_pagination(api: TestClient) -> None:
     assert [c["email"] for c in api.get("/contacts", params={"q": "p3"}).json()["data"]] == ["p3@example.com"]
     bad = api.get("/contacts", params={"cursor": "garbage!"})
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "cursor"
+    # A cursor belongs to its resource and filters.
+    elsewhere = api.get("/lists", params={"cursor": first["next_cursor"]})
+    assert elsewhere.status_code == 400 and "another resource" in elsewhere.json()["detail"]
+    refiltered = api.get("/contacts", params={"cursor": first["next_cursor"], "tag": "even"})
+    assert refiltered.status_code == 400
+    for forged in ('{"after": true, "scope": "x"}', '{"after": 99999999999999999999, "scope": "x"}'):
+        token = base64.urlsafe_b64encode(forged.encode()).decode()
+        assert api.get("/contacts", params={"cursor": token}).status_code == 400
 
 
 def test_tags_and_activity_stream(api: TestClient) -> None:
@@ -179,3 +189,57 @@ def test_nul_characters_and_nested_custom_values_are_refused_by_name(api: TestCl
     )
     assert not_finite.status_code == 422
     assert api.get("/contacts").json()["data"] == []
+
+
+def test_search_matches_percent_and_underscore_literally(api: TestClient) -> None:
+    _create(api, email="ada@example.com")
+    _create(api, email="100%_sure@example.com")
+    found = api.get("/contacts", params={"q": "%_"}).json()["data"]
+    assert [c["email"] for c in found] == ["100%_sure@example.com"]
+    assert api.get("/contacts", params={"q": "_"}).json()["data"][0]["email"] == "100%_sure@example.com"
+    assert len(api.get("/contacts", params={"q": "_"}).json()["data"]) == 1
+
+
+def test_oversized_bodies_are_413(api: TestClient) -> None:
+    huge = {"email": "a@example.com", "first_name": "x" * (2 * 1024 * 1024)}
+    response = api.post("/contacts", json=huge)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "The request body is over 1,048,576 bytes"
+
+
+def test_oversized_chunked_bodies_are_413_too(api: TestClient) -> None:
+    def chunks():
+        for _ in range(40):
+            yield b"x" * 65536
+
+    response = api.post("/contacts", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["detail"] == "The request body is over 1,048,576 bytes"
+
+
+def test_list_filter_by_subscription_status(api: TestClient) -> None:
+    news = api.post("/lists", json={"name": "News"}).json()
+    stays = _create(api, email="stays@example.com", lists=[{"list_id": news["id"]}])
+    leaves = _create(api, email="leaves@example.com", lists=[{"list_id": news["id"]}])
+    api.patch(f"/lists/{news['id']}/subscriptions/{leaves['id']}", json={"status": "unsubscribed"})
+    every = api.get("/contacts", params={"list_id": news["id"]}).json()["data"]
+    assert {c["id"] for c in every} == {stays["id"], leaves["id"]}
+    subscribed = api.get("/contacts", params={"list_id": news["id"], "list_status": "subscribed"})
+    assert [c["id"] for c in subscribed.json()["data"]] == [stays["id"]]
+    alone = api.get("/contacts", params={"list_status": "subscribed"})
+    assert alone.status_code == 422 and alone.json()["errors"][0]["field"] == "list_status"
+
+
+def test_tags_with_a_slash_can_be_removed(api: TestClient) -> None:
+    contact = _create(api, tags=["a/b"])
+    removed = api.delete(f"/contacts/{contact['id']}/tags/a/b")
+    assert removed.status_code == 200 and removed.json()["tags"] == []
+    again = api.delete(f"/contacts/{contact['id']}/tags/a/b")
+    assert again.json()["detail"] == f"contact {contact['id']} has no tag 'a/b'"
+
+
+def test_custom_fields_may_not_be_nulled_wholesale(api: TestClient) -> None:
+    contact = _create(api, custom_fields={"plan": "pro"})
+    response = api.patch(f"/contacts/{contact['id']}", json={"custom_fields": None})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "custom_fields"

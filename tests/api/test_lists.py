@@ -276,3 +276,14 @@ def test_api_key_is_required(anonymous: TestClient) -> None:
         response = anonymous.request(method, path, json={})
         assert response.status_code == 401, (method, path)
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_consent_given_in_the_future_is_refused(api: TestClient) -> None:
+    news = api.post("/lists", json={"name": "Future"}).json()
+    contact = api.post("/contacts", json={"email": "f@example.com"}).json()
+    response = api.post(
+        f"/lists/{news['id']}/subscriptions",
+        json={"contact_id": contact["id"], "consent_at": "2999-01-01T00:00:00Z"},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0] == {"field": "consent_at", "message": "may not be in the future"}
