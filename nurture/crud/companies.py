@@ -1,30 +1,20 @@
 """Accounts and deals; contacts joining, leaving or following a deal hear of it on their stream."""
 
 from collections import defaultdict
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from nurture.crud.activity import record_activity
-from nurture.crud.custom_fields import merge_custom_fields
+from nurture.crud.changes import apply_changes
 from nurture.crud.search import matches
 from nurture.db.base import utcnow
 from nurture.db.models import Account, Contact, Deal, DealContact
 
-# Columns a caller may set directly; custom_fields merge instead.
-ACCOUNT_FIELDS = ("name", "domain", "owner_id")
+# What a PATCH may change; custom_fields merge.
+ACCOUNT_FIELDS = ("name", "domain", "owner_id", "custom_fields")
 DEAL_FIELDS = ("title", "value", "currency", "stage", "owner_id", "account_id")
-
-
-def _apply(row: Account | Deal, fields: Iterable[str], changes: dict[str, Any]) -> list[str]:
-    changed = []
-    for name in fields:
-        if name in changes and getattr(row, name) != changes[name]:
-            setattr(row, name, changes[name])
-            changed.append(name)
-    return changed
 
 
 def get_account(session: Session, *, account_id: int) -> Account | None:
@@ -43,12 +33,7 @@ def create_account(session: Session, *, fields: dict[str, Any]) -> Account:
 
 def update_account(session: Session, *, account: Account, changes: dict[str, Any]) -> list[str]:
     """Apply changes, merging custom_fields (None removes a key); returns the fields that changed."""
-    changed = _apply(account, ACCOUNT_FIELDS, changes)
-    if changes.get("custom_fields") is not None:
-        merged = merge_custom_fields(account.custom_fields, changes["custom_fields"])
-        if merged != account.custom_fields:
-            account.custom_fields = merged
-            changed.append("custom_fields")
+    changed = apply_changes(account, ACCOUNT_FIELDS, changes)
     session.flush()
     return changed
 
@@ -148,7 +133,7 @@ def update_deal(session: Session, *, deal: Deal, changes: dict[str, Any]) -> lis
     (newly added ones learn the stage from their `deal.contact_added`).
     """
     previous_stage = deal.stage
-    changed = _apply(deal, DEAL_FIELDS, changes)
+    changed = apply_changes(deal, DEAL_FIELDS, changes)
     if changes.get("contact_ids") is not None:
         kept = _set_contacts(session, deal, changes["contact_ids"])
     else:

@@ -6,12 +6,22 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from nurture.crud.activity import record_activity
-from nurture.crud.custom_fields import merge_custom_fields
+from nurture.crud.changes import apply_changes
 from nurture.crud.search import matches
 from nurture.db.models import Contact, ContactStatus, ContactTag, ListSubscription, SubscriptionStatus, Tag
 
-# Columns a caller may set directly; custom_fields merge instead.
-PLAIN_FIELDS = ("email", "first_name", "last_name", "phone", "timezone", "status", "owner_id", "account_id")
+# What a PATCH may change; custom_fields merge.
+FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "timezone",
+    "status",
+    "owner_id",
+    "account_id",
+    "custom_fields",
+)
 
 
 def get_contact(session: Session, *, contact_id: int) -> Contact | None:
@@ -37,16 +47,7 @@ def create_contact(session: Session, *, fields: dict[str, Any], source: str = "a
 
 def update_contact(session: Session, *, contact: Contact, changes: dict[str, Any]) -> list[str]:
     """Apply changes, merging custom_fields (None removes a key); returns the fields that changed."""
-    changed: list[str] = []
-    for name in PLAIN_FIELDS:
-        if name in changes and getattr(contact, name) != changes[name]:
-            setattr(contact, name, changes[name])
-            changed.append(name)
-    if changes.get("custom_fields") is not None:
-        merged = merge_custom_fields(contact.custom_fields, changes["custom_fields"])
-        if merged != contact.custom_fields:
-            contact.custom_fields = merged
-            changed.append("custom_fields")
+    changed = apply_changes(contact, FIELDS, changes)
     if changed:
         record_activity(session, contact_id=contact.id, type="contact.updated", data={"fields": changed})
         session.flush()

@@ -7,6 +7,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from nurture.crud.activity import record_activity
+from nurture.crud.changes import apply_changes
 from nurture.crud.search import matches
 from nurture.db.base import utcnow
 from nurture.db.models import Contact, ListSubscription, MailingList, SubscriptionStatus
@@ -43,11 +44,7 @@ def create_list(session: Session, *, name: str, description: str | None = None) 
 
 def update_list(session: Session, *, mailing_list: MailingList, changes: dict[str, Any]) -> list[str]:
     """Apply the changes given; returns the fields that changed."""
-    changed = [
-        name for name in LIST_FIELDS if name in changes and getattr(mailing_list, name) != changes[name]
-    ]
-    for name in changed:
-        setattr(mailing_list, name, changes[name])
+    changed = apply_changes(mailing_list, LIST_FIELDS, changes)
     session.flush()
     return changed
 

@@ -5,6 +5,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from nurture.crud.changes import apply_changes
 from nurture.crud.search import matches
 from nurture.db.models import User
 
@@ -32,11 +33,7 @@ def create_user(session: Session, *, email: str, name: str) -> User:
 
 def update_user(session: Session, *, user: User, changes: dict[str, Any]) -> list[str]:
     """Apply the changes given; returns the fields that changed."""
-    changed: list[str] = []
-    for name in FIELDS:
-        if name in changes and getattr(user, name) != changes[name]:
-            setattr(user, name, changes[name])
-            changed.append(name)
+    changed = apply_changes(user, FIELDS, changes)
     if "email" in changed:
         user.email = user.email.strip().lower()
     session.flush()
