@@ -21,7 +21,7 @@ def import_contacts(
     list_id: Annotated[
         int | None, Form(ge=1, le=MAX_ID, description="Subscribe every imported contact")
     ] = None,
-    tags: Annotated[str | None, Form(description="Comma-separated tags for every row")] = None,
+    tags: Annotated[str | None, Form(description="Tags for every row, separated by , ; or |")] = None,
     update_existing: Annotated[
         bool, Form(description="Update contacts that exist instead of skipping them")
     ] = False,
@@ -35,7 +35,7 @@ def import_contacts(
             data=data,
             filename=file.filename or "upload.csv",
             list_id=list_id,
-            tags=[name for name in (tags or "").split(",") if name.strip()],
+            tags=contact_csv.split_tags(tags or ""),
             update_existing=update_existing,
         )
     except contact_csv.FileTooLarge as exc:

@@ -1,7 +1,14 @@
-"""Reading a contacts CSV file: size limits, encoding, separator, and the header's columns."""
+"""Reading a contacts CSV file: size limits, encoding, separator, the header's columns, tag cells.
+
+The header names an `email` column and any of COLUMNS (matched ignoring case); every other
+column is a string custom field, except RESERVED built-in fields, which refuse the file. A
+`tags` cell holds several tags separated by `,`, `;` or `|`.
+"""
 
 import csv
 import io
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -11,6 +18,10 @@ from nurture.schemas.fields import MAX_CUSTOM_FIELDS, CustomFields
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 50_000
 COLUMNS = ("email", "first_name", "last_name", "phone", "timezone", "status", "tags")
+# Contact fields the importer does not set; as custom fields they would shadow them unnoticed.
+RESERVED = ("id", "owner_id", "account_id", "created_at", "updated_at", "custom_fields", "lists")
+# Spreadsheets and CRM exports join a cell's tags with any of these.
+_TAG_SEPARATORS = re.compile(r"[,;|]")
 
 _custom_fields = TypeAdapter(CustomFields)
 
@@ -68,12 +79,33 @@ def _columns(header: list[str]) -> list[str]:
             raise ImportRefused("file", f"column {index} has no header; name it or delete it")
         if columns.index(name) != index - 1:
             raise ImportRefused(name, f"column '{name}' appears twice")
+        if name.lower() in RESERVED:
+            message = f"column '{name}' cannot be imported; rename it if it is meant as a custom field"
+            raise ImportRefused(name, message)
         if name not in COLUMNS:
             try:
                 _custom_fields.validate_python({name: None})
             except ValidationError as exc:
                 raise ImportRefused(name, error_message(exc.errors()[0])) from exc
     return columns
+
+
+def split_tags(cell: str, *, also: Iterable[str] = ()) -> list[str]:
+    """The tags in one `tags` cell, split on `,`, `;` and `|`, followed by `also`.
+
+    Args:
+        cell: The cell as read, e.g. `"vip, beta|Lead"`.
+        also: Tags added to the cell's, taken whole (the import's tags for every row).
+
+    Returns:
+        The tags trimmed, without empties and without repeats ignoring case (the first
+        spelling wins), in order.
+    """
+    unique: dict[str, str] = {}
+    for name in (name.strip() for name in [*_TAG_SEPARATORS.split(cell), *also]):
+        if name:
+            unique.setdefault(name.lower(), name)
+    return list(unique.values())
 
 
 def error_message(error: Any) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nurture.crud.contact_csv import COLUMNS, ImportRefused, error_message, read_contacts_csv
+from nurture.crud.contact_csv import COLUMNS, ImportRefused, error_message, read_contacts_csv, split_tags
 from nurture.crud.contacts import create_contact, update_contact
 from nurture.crud.lists import get_list, set_subscription
 from nurture.crud.tags import get_or_create_tag
@@ -62,27 +62,27 @@ class ImportResult:
 def _validate(
     number: int, columns: list[str], cells: list[str], tags: Sequence[str]
 ) -> ContactCreate | list[RowError]:
-    """The row as a ContactCreate, or why it is not one; empty cells are left unset."""
+    """The row as a ContactCreate, or why it is not one; empty cells are left unset, tags split."""
     extra = [cell for cell in cells[len(columns) :] if cell.strip()]
     if extra:
         message = f"the row has {len(cells)} cells but the header has {len(columns)} columns"
         return [RowError(number, None, message)]
     body: dict[str, Any] = {}
     custom: dict[str, str] = {}
+    tag_cell = ""
     for name, cell in zip(columns, cells, strict=False):
         value = cell.strip()
         if not value:
             continue
         if name == "tags":
-            body["tags"] = [t for t in value.replace("|", ";").split(";") if t.strip()]
+            tag_cell = value
         elif name in COLUMNS:
             body[name] = value.lower() if name == "status" else value
         else:
             custom[name] = value
     if custom:
         body["custom_fields"] = custom
-    if tags:
-        body["tags"] = [*body.get("tags", []), *tags]
+    body["tags"] = split_tags(tag_cell, also=tags)
     try:
         return ContactCreate.model_validate(body)
     except ValidationError as exc:
@@ -104,10 +104,10 @@ def import_contacts(
 
     Args:
         session: The session to write in; a bad row is rolled back to its own savepoint.
-        data: The CSV file's bytes.
+        data: The CSV file's bytes; its format is described in contact_csv.
         filename: Recorded as the consent source `import:<filename>` of list subscriptions.
         list_id: A list to subscribe every imported contact to.
-        tags: Tags added to every imported contact.
+        tags: Tags added to every imported contact, after those of its `tags` cell.
         update_existing: Update contacts whose email exists (merging custom fields) instead of
             skipping them.
 
@@ -115,7 +115,8 @@ def import_contacts(
         What happened to the rows, with the reasons for rows not imported as given.
 
     Raises:
-        ImportRefused: An unknown list, a bad tag, or an unusable file (nothing is written).
+        ImportRefused: An unknown list, a bad tag, an unusable file or a column naming a
+            built-in field the import does not set (nothing is written).
         FileTooLarge: The file is over the size or row limit.
     """
     if list_id is not None and get_list(session, list_id=list_id) is None:

@@ -172,6 +172,22 @@ def test_bom_and_semicolon_files_are_read(api: TestClient) -> None:
     assert grace is not None and (grace["first_name"], grace["tags"]) == ("Grace", ["a", "b"])
 
 
+def test_tag_cells_split_on_commas_semicolons_and_pipes(api: TestClient) -> None:
+    content = 'email,tags\nada@example.com," vip, beta;Lead |VIP,, ;beta"\ngrace@example.com,"a,b"\n'
+    report = _ok(api, content, tags="Lead, q3")
+    assert (report["created"], report["failed"]) == (2, 0)
+
+    ada = _contact(api, "ada@example.com")
+    assert ada is not None and sorted(ada["tags"], key=str.lower) == ["beta", "Lead", "q3", "vip"]
+    activity = api.get(f"/contacts/{ada['id']}/activity").json()["data"]
+    assert [e["type"] for e in activity].count("tag.added") == 4
+    grace = _contact(api, "grace@example.com")
+    assert grace is not None and sorted(grace["tags"], key=str.lower) == ["a", "b", "Lead", "q3"]
+    names = {tag["name"] for tag in api.get("/tags", params={"limit": 100}).json()["data"]}
+    assert "a,b" not in names
+    assert {name.lower() for name in names} == {"a", "b", "beta", "lead", "q3", "vip"}
+
+
 def test_missing_email_column_is_422_naming_the_file(api: TestClient) -> None:
     detail = _refusal(_import(api, "first_name\nAda\n"), 422, "file")
     assert "email column" in detail
@@ -181,6 +197,15 @@ def test_invalid_custom_field_header_is_422_naming_the_column(api: TestClient) -
     detail = _refusal(_import(api, "email,plan type\na@example.com,pro\n"), 422, "plan type")
     assert "letter" in detail
     assert _contact(api, "a@example.com") is None
+
+
+@pytest.mark.parametrize("column", [*contact_csv.RESERVED, "Owner_ID"])
+def test_column_named_like_a_field_not_imported_is_422(api: TestClient, column: str) -> None:
+    detail = _refusal(_import(api, f"email,{column}\now1@example.com,999\n"), 422, column)
+    assert detail == (
+        f"{column}: column '{column}' cannot be imported; rename it if it is meant as a custom field"
+    )
+    assert _contact(api, "ow1@example.com") is None
 
 
 def test_unknown_list_is_422(api: TestClient) -> None:
