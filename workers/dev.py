@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from nurture.crud.api_keys import create_api_key, list_api_keys
+from nurture.crud.api_keys import create_api_key, list_api_keys, verify_api_key
 from nurture.db.migrate import upgrade
 from nurture.db.session import session_factory, transaction
 from nurture.settings import Settings
@@ -92,15 +92,31 @@ def _api_ready(settings: Settings) -> bool:
     return response.status_code == 200
 
 
+def _save_key(path: Path, key: str) -> None:
+    # Created 600 so that the secret is never readable by others, not even for a moment.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        os.fchmod(descriptor, 0o600)  # a file left from an earlier start keeps its old mode otherwise
+        file.write(key + "\n")
+
+
 def dev_api_key(settings: Settings) -> str | None:
-    """On a first start, a key named "dev" (kept in the data folder for later starts)."""
+    """The dev key to show: a key named "dev", kept in the data folder for later starts.
+
+    It is created on a first start, and again when the saved one no longer works (revoked with
+    `nurture api-keys revoke`). None when keys exist but none was saved here: the operator's own.
+    """
     saved = settings.data_dir / "dev-api-key"
     with transaction(session_factory(settings.resolved_database_url)) as session:
         if list_api_keys(session):
-            return saved.read_text().strip() if saved.exists() else None
+            if not saved.exists():
+                return None
+            key = saved.read_text().strip()
+            if verify_api_key(session, key=key) is not None:
+                return key
+            console.print(f"The dev API key saved in {saved} no longer works; creating a new one")
         _, key = create_api_key(session, name="dev")
-    saved.write_text(key + "\n")
-    saved.chmod(0o600)
+    _save_key(saved, key)
     return key
 
 

@@ -89,8 +89,21 @@ def test_dev_runs_everything_and_keeps_data_across_restarts(dev_env: dict[str, s
     ]
     assert all(_port_free(int(p)) for p in ports), "something is still listening after Ctrl-C"
 
+    # The developer revokes the dev key; the next start must not keep showing a key that gets 401.
+    revoked = subprocess.run(
+        NURTURE + ["api-keys", "revoke", key], env=dev_env, capture_output=True, text=True, timeout=60
+    )
+    assert revoked.returncode == 0, revoked.stderr
+
     second = _start(dev_env, log)
     try:
+        saved = Path(dev_env["NURTURE_DATA_DIR"]) / "dev-api-key"
+        new_key = saved.read_text().strip()
+        assert new_key != key and new_key in log.read_text(), "a new dev key is created and shown"
+        assert key not in log.read_text()
+        assert saved.stat().st_mode & 0o777 == 0o600
+        assert httpx.get(f"{api}/contacts", headers=headers).status_code == 401
+        headers = {"Authorization": f"Bearer {new_key}"}
         contacts = httpx.get(f"{api}/contacts", params={"email": "kept@example.com"}, headers=headers)
         assert [c["email"] for c in contacts.json()["data"]] == ["kept@example.com"]
         # Temporal's own state survives too: the first start's diagnostics run is still listed.
