@@ -5,7 +5,23 @@ from fastapi import Depends, FastAPI
 from api import errors
 from api.body_limit import BodyLimit
 from api.deps import require_api_key
-from api.routes import accounts, contact_import, contacts, deals, health, lists, tags, users
+from api.routes import (
+    accounts,
+    contact_import,
+    contacts,
+    deals,
+    health,
+    lists,
+    messages,
+    partials,
+    suppressions,
+    tags,
+    templates,
+    tracking,
+    unsubscribe,
+    users,
+    webhooks,
+)
 from api.temporal import TemporalConnection
 from nurture.crud import contact_csv
 from nurture.db.session import session_factory
@@ -13,7 +29,7 @@ from nurture.settings import Settings, get_settings
 
 MAX_JSON_BODY = 1024 * 1024
 
-# Every router here needs an API key; health (and, later, tracking and webhooks) do not.
+# Every router here needs an API key; the public ones authenticate their own way, or need not.
 PROTECTED_ROUTERS = [
     contact_import.router,
     contacts.router,
@@ -22,7 +38,14 @@ PROTECTED_ROUTERS = [
     users.router,
     accounts.router,
     deals.router,
+    templates.router,
+    partials.router,
+    messages.router,
+    suppressions.router,
 ]
+
+# Health; tracking and unsubscribe (signed tokens); webhooks (HTTP basic auth).
+PUBLIC_ROUTERS = [health.router, tracking.router, unsubscribe.router, webhooks.router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,7 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # JSON bodies are small; the CSV import raises its own limit.
     import_limit = contact_csv.MAX_BYTES + 64 * 1024
     app.add_middleware(BodyLimit, default=MAX_JSON_BODY, per_path={"/contacts/import": import_limit})
-    app.include_router(health.router)
+    for router in PUBLIC_ROUTERS:
+        app.include_router(router)
     for router in PROTECTED_ROUTERS:
         app.include_router(
             router, dependencies=[Depends(require_api_key)], responses=errors.PROBLEM_RESPONSES

@@ -9,6 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Only for `make dev`: production refuses to start with it (see the validator).
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"
+DEV_POSTMARK_TOKEN = "dev-postmark-server-token"
+DEV_WEBHOOK_PASSWORD = "dev-webhook-password"
 
 
 class Settings(BaseSettings):
@@ -29,13 +31,39 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    # Public base URL of the API, used in links the API hands out.
+    # Public base URL of the API, used in links the API hands out and in tracking links in email.
     public_url: str = "http://localhost:8000"
+
+    # Email. The defaults point at the local Postmark-compatible server that `make dev` starts;
+    # production sets https://api.postmarkapp.com/ and a real server token.
+    postmark_api_url: str = "http://127.0.0.1:8025/"
+    postmark_server_token: str = DEV_POSTMARK_TOKEN
+    postmark_transactional_stream: str = "outbound"
+    postmark_broadcast_stream: str = "broadcast"
+    # Seconds for one Postmark HTTP call; postmarker has none by default and would hang forever.
+    postmark_timeout: float = 10.0
+    email_from: str = "Nurture <hello@example.com>"
+    # The local Postmark-compatible server's port (started by `make dev`).
+    postmark_local_port: int = 8025
+    # Postmark posts webhooks with HTTP basic auth; these are the credentials it must send.
+    webhook_username: str = "postmark"
+    webhook_password: str = DEV_WEBHOOK_PASSWORD
+    # Signing keys for tracking and unsubscribe links, "kid:secret,kid:secret": the first signs,
+    # all verify, so a key can be rotated without breaking links already in inboxes.
+    # Empty means one key derived from secret_key.
+    tracking_keys: str = ""
 
     @model_validator(mode="after")
     def _production_secrets(self) -> "Settings":
-        if self.env == "production" and self.secret_key == DEV_SECRET_KEY:
-            raise ValueError("NURTURE_SECRET_KEY must be set in production")
+        if self.env != "production":
+            return self
+        for name, value, default in [
+            ("NURTURE_SECRET_KEY", self.secret_key, DEV_SECRET_KEY),
+            ("NURTURE_POSTMARK_SERVER_TOKEN", self.postmark_server_token, DEV_POSTMARK_TOKEN),
+            ("NURTURE_WEBHOOK_PASSWORD", self.webhook_password, DEV_WEBHOOK_PASSWORD),
+        ]:
+            if value == default:
+                raise ValueError(f"{name} must be set in production")
         return self
 
     @property

@@ -25,8 +25,26 @@ def test_environment_variables_override(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.temporal_port == 7000
 
 
-def test_production_refuses_the_dev_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("NURTURE_SECRET_KEY", raising=False)
-    with pytest.raises(ValidationError, match="NURTURE_SECRET_KEY must be set in production"):
-        Settings(env="production")
-    assert Settings(env="production", secret_key="s3cret-from-the-operator").env == "production"
+PRODUCTION_SECRETS = {
+    "secret_key": "s3cret-from-the-operator",
+    "postmark_server_token": "a-real-server-token",
+    "webhook_password": "a-real-webhook-password",
+}
+
+
+@pytest.mark.parametrize(
+    ("left_out", "variable"),
+    [
+        ("secret_key", "NURTURE_SECRET_KEY"),
+        ("postmark_server_token", "NURTURE_POSTMARK_SERVER_TOKEN"),
+        ("webhook_password", "NURTURE_WEBHOOK_PASSWORD"),
+    ],
+)
+def test_production_refuses_each_dev_secret(
+    monkeypatch: pytest.MonkeyPatch, left_out: str, variable: str
+) -> None:
+    monkeypatch.delenv(variable, raising=False)
+    given = {k: v for k, v in PRODUCTION_SECRETS.items() if k != left_out}
+    with pytest.raises(ValidationError, match=f"{variable} must be set in production"):
+        Settings(env="production", **given)
+    assert Settings(env="production", **PRODUCTION_SECRETS).env == "production"

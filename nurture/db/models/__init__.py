@@ -5,6 +5,9 @@ from nurture.db.models.api_keys import ApiKey
 from nurture.db.models.companies import Account, Deal, DealContact
 from nurture.db.models.contacts import Contact, ContactStatus, ContactTag, Tag
 from nurture.db.models.lists import ListSubscription, MailingList, SubscriptionStatus
+from nurture.db.models.messages import EngagementType, Message, MessageEvent, MessageLink, MessageStatus
+from nurture.db.models.suppressions import Suppression, SuppressionReason
+from nurture.db.models.templates import Partial, Template, TemplateKind
 from nurture.db.models.users import User
 
 __all__ = [
@@ -16,9 +19,19 @@ __all__ = [
     "ContactTag",
     "Deal",
     "DealContact",
+    "EngagementType",
     "ListSubscription",
     "MailingList",
+    "Message",
+    "MessageEvent",
+    "MessageLink",
+    "MessageStatus",
+    "Partial",
     "SubscriptionStatus",
+    "Suppression",
+    "SuppressionReason",
     "Tag",
+    "Template",
+    "TemplateKind",
     "User",
 ]

@@ -1,0 +1,79 @@
+"""The send ledger: one row per message key, the links in it, and what happened to it after."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from nurture.db.base import Base, BigId, JsonDict, Timestamps, UTCDateTime, utcnow
+from nurture.schemas.email import EngagementType, MessageStatus, TemplateKind
+
+
+class Message(Timestamps, Base):
+    """One email, keyed by its message key: the ledger that makes every send happen at most once."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[TemplateKind] = mapped_column(
+        Enum(TemplateKind, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+    )
+    # "postmark" or "smtp"; the stream is Postmark's message stream.
+    provider: Mapped[str] = mapped_column(String(20))
+    stream: Mapped[str | None] = mapped_column(String(100))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("templates.id", ondelete="SET NULL"))
+    # The list a marketing email was sent for: its unsubscribe link leaves this list.
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="SET NULL"))
+    to_email: Mapped[str] = mapped_column(String(320))
+    from_email: Mapped[str] = mapped_column(String(400))
+    subject: Mapped[str] = mapped_column(Text)
+    # Rendered once, when the key is reserved: a resend after a crash sends the very same email.
+    html_body: Mapped[str | None] = mapped_column(Text)
+    text_body: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+    tag: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[MessageStatus] = mapped_column(
+        Enum(MessageStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+    )
+    # Why it was suppressed or failed, in words an operator can act on.
+    reason: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    # The workflow that sent it and waits on its engagement (opens, clicks, replies).
+    workflow_id: Mapped[str | None] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MessageLink(Base):
+    """A link in a sent email; click tokens carry only its position, so they redirect nowhere else."""
+
+    __tablename__ = "message_links"
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+
+
+class MessageEvent(Base):
+    """One engagement event on a message; `dedup_key` makes a repeated webhook a no-op."""
+
+    __tablename__ = "message_events"
+    __table_args__ = (Index("ix_message_events_message_id_type", "message_id", "type"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    type: Mapped[EngagementType] = mapped_column(
+        Enum(EngagementType, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+    )
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Opens and clicks that look machine-made (privacy proxies, link scanners) are kept, but flagged.
+    machine: Mapped[bool] = mapped_column(Boolean, default=False)
+    machine_reason: Mapped[str | None] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(20))
+    data: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+    dedup_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

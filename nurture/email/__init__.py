@@ -1,0 +1,1 @@
+"""Sending email: providers (Postmark, SMTP), composing a message, delivering engagement events."""
