@@ -73,3 +73,8 @@ class SendResult(BaseModel):
     status: MessageStatus
     reason: str | None = None
     provider_message_id: str | None = None
+
+
+# The Postmark Metadata key (and SMTP header) that carries a message's key, for reconciliation
+# and for finding the message again when a webhook arrives.
+METADATA_KEY = "nurture_message_key"

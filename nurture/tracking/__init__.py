@@ -1,0 +1,1 @@
+"""Tracking and unsubscribe links: signed tokens, link rewriting, telling machines from people."""
