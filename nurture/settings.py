@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from nurture.temporal import task_queues
+
 # Only for `make dev`: production refuses to start with it (see the validator).
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"
 DEV_POSTMARK_TOKEN = "dev-postmark-server-token"
@@ -28,6 +30,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_ui_url: str = "http://localhost:8233"
     temporal_ui_port: int = 8233
+    # Task queues the worker polls and the API starts runs on (tests give each run its own).
+    task_queue: str = task_queues.MAIN
+    email_task_queue: str = task_queues.EMAIL
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -52,6 +57,14 @@ class Settings(BaseSettings):
     # all verify, so a key can be rotated without breaking links already in inboxes.
     # Empty means one key derived from secret_key.
     tracking_keys: str = ""
+
+    @model_validator(mode="after")
+    def _tracking_keys(self) -> "Settings":
+        # A malformed key list must stop the process at start, not break links at the first click.
+        from nurture.tracking.tokens import parse_keys
+
+        parse_keys(self.tracking_keys, secret_key=self.secret_key)
+        return self
 
     @model_validator(mode="after")
     def _production_secrets(self) -> "Settings":

@@ -19,6 +19,7 @@ from nurture.crud.api_keys import create_api_key
 from nurture.db.base import Base
 from nurture.db.migrate import upgrade
 from nurture.db.session import get_engine, session_factory, transaction
+from nurture.postmark_server import RunningServer, run_in_thread
 from nurture.settings import Settings
 from nurture.temporal import search_attributes
 from nurture.temporal.binaries import temporal_cli, temporal_test_server
@@ -129,3 +130,21 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def _postmark_server_session() -> Iterator[RunningServer]:
+    server = run_in_thread(host="127.0.0.1", port=0, server_token=secrets.token_hex(16))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postmark_server(_postmark_server_session: RunningServer) -> RunningServer:
+    """The local Postmark-compatible server on a free port, emptied and with a fresh token for each test.
+
+    Point Settings(postmark_api_url=server.url + "/", postmark_server_token=server.server_token) at it
+    and read what arrived with `server.messages()` or `GET {server.url}/__local/messages`.
+    """
+    _postmark_server_session.reset(server_token=secrets.token_hex(16))
+    return _postmark_server_session

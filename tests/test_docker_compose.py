@@ -179,8 +179,12 @@ def test_nurture_services_share_production_settings():
         assert env.get("NURTURE_TEMPORAL_ADDRESS") == "temporal:7233", f"{name}: wrong Temporal address"
         assert env.get("NURTURE_TEMPORAL_NAMESPACE") == namespace, f"{name}: not the namespace created"
         # Compose itself refuses to start without a secret, rather than the app failing later.
-        assert env.get("NURTURE_SECRET_KEY") == "<NURTURE_SECRET_KEY>", (
-            f"{name}: NURTURE_SECRET_KEY should be required with ${{NURTURE_SECRET_KEY:?...}}"
+        for secret in ("NURTURE_SECRET_KEY", "NURTURE_POSTMARK_SERVER_TOKEN", "NURTURE_WEBHOOK_PASSWORD"):
+            assert env.get(secret) == f"<{secret}>", (
+                f"{name}: {secret} should be required with ${{{secret}:?...}}"
+            )
+        assert env.get("NURTURE_POSTMARK_API_URL") == "https://api.postmarkapp.com/", (
+            f"{name}: production sends through Postmark itself, not the local server"
         )
 
 

@@ -1,4 +1,4 @@
-"""The dev runner behind `make dev`: Temporal dev server and UI, migrations, worker and API, together."""
+"""The dev runner behind `make dev`: Temporal, migrations, worker, API and local Postmark server, together."""
 
 import asyncio
 import os
@@ -35,6 +35,7 @@ def busy_ports(settings: Settings) -> list[str]:
         (settings.temporal_port, "Temporal gRPC", "NURTURE_TEMPORAL_ADDRESS"),
         (settings.temporal_ui_port, "Temporal UI", "NURTURE_TEMPORAL_UI_PORT"),
         (settings.api_port, "API", "NURTURE_API_PORT"),
+        (settings.postmark_local_port, "Postmark (local)", "NURTURE_POSTMARK_LOCAL_PORT"),
     ]
     busy = []
     for port, what, variable in wanted:
@@ -58,6 +59,10 @@ def child_env(settings: Settings) -> dict[str, str]:
         NURTURE_TEMPORAL_UI_URL=settings.temporal_ui_url,
         NURTURE_API_HOST=settings.api_host,
         NURTURE_API_PORT=str(settings.api_port),
+        NURTURE_PUBLIC_URL=settings.public_url,
+        # The worker sends through the local Postmark-compatible server, which posts webhooks back.
+        NURTURE_POSTMARK_API_URL=postmark_url(settings) + "/",
+        NURTURE_POSTMARK_LOCAL_PORT=str(settings.postmark_local_port),
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -85,6 +90,15 @@ def _temporal_ready(settings: Settings) -> bool:
         return await client.service_client.check_health()
 
     return asyncio.run(check())
+
+
+def postmark_url(settings: Settings) -> str:
+    """Where the local Postmark-compatible server and its inbox answer (no trailing slash)."""
+    return f"http://127.0.0.1:{settings.postmark_local_port}"
+
+
+def _postmark_ready(settings: Settings) -> bool:
+    return httpx.get(postmark_url(settings) + "/", timeout=2).status_code == 200
 
 
 def _api_ready(settings: Settings) -> bool:
@@ -127,6 +141,15 @@ def start(settings: Settings, group: ProcessGroup) -> str | None:
     env = child_env(settings)
 
     upgrade(settings.resolved_database_url)
+    # Up before the worker, which may send as soon as it starts.
+    postmark_log = data_dir / "logs" / "postmark.log"
+    group.start(
+        "Postmark (local)",
+        [sys.executable, "-m", "nurture", "postmark-server", "--auto-delivery"],
+        env=env,
+        log=postmark_log,
+    )
+    _wait("Postmark (local)", lambda: _postmark_ready(settings), group, postmark_log)
     temporal_log = data_dir / "logs" / "temporal.log"
     group.start(
         "Temporal dev server",
@@ -169,6 +192,7 @@ def banner(settings: Settings, key: str | None) -> None:
     console.print(f"  API          {api}   (docs: {api}/docs, health: {api}/health)")
     console.print(f"  Temporal UI  {settings.temporal_ui_url}")
     console.print(f"  Temporal     {settings.temporal_address} (namespace {settings.temporal_namespace})")
+    console.print(f"  Postmark (local)  {postmark_url(settings)}  (inbox)")
     console.print(f"  Database     {settings.resolved_database_url}")
     console.print(f"  Logs         {settings.data_dir.resolve() / 'logs'}")
     if key:
@@ -179,9 +203,11 @@ def banner(settings: Settings, key: str | None) -> None:
 
 def main(settings: Settings) -> None:
     """Run the stack until Ctrl-C (or SIGTERM), then stop every process."""
-    settings = settings.model_copy(
-        update={"temporal_ui_url": f"http://localhost:{settings.temporal_ui_port}"}
-    )
+    update = {"temporal_ui_url": f"http://localhost:{settings.temporal_ui_port}"}
+    if "public_url" not in settings.model_fields_set:
+        # Links in email and Postmark's webhooks must reach this API, whatever port it got.
+        update["public_url"] = f"http://localhost:{settings.api_port}"
+    settings = settings.model_copy(update=update)
     busy = busy_ports(settings)
     if busy:
         for problem in busy:
@@ -199,7 +225,7 @@ def main(settings: Settings) -> None:
     group = ProcessGroup()
     code = 0
     try:
-        with console.status("Starting Temporal, worker and API..."):
+        with console.status("Starting Temporal, the local Postmark server, worker and API..."):
             key = start(settings, group)
         banner(settings, key)
         while not stopping:

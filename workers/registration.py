@@ -9,27 +9,54 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.email import EmailActivities
 from activities.system import SystemActivities
+from nurture.db.session import session_factory
+from nurture.email.pipeline import SendPipeline
+from nurture.email.postmark import PostmarkProvider
+from nurture.settings import Settings
 from nurture.temporal import task_queues
 from workflows.diagnostics import DiagnosticsWorkflow
+from workflows.message import MessageWorkflow
 
-WORKFLOWS: list[type] = [DiagnosticsWorkflow]
+WORKFLOWS: list[type] = [DiagnosticsWorkflow, MessageWorkflow]
 
 # Sync activities (database, postmarker) run on this many threads per worker.
 ACTIVITY_THREADS = 32
+# Sends in flight at once per worker: the one place that bounds the load on the provider.
+EMAIL_CONCURRENCY = 16
+# On SIGTERM, let running activities (an email send) finish before the worker exits.
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
 @dataclass(frozen=True)
 class WorkerDeps:
-    """What activities need from the outside world."""
+    """What activities need from the outside world: the settings they are built from."""
 
-    database_url: str
+    settings: Settings
+
+    @property
+    def database_url(self) -> str:
+        """The application database."""
+        return self.settings.resolved_database_url
 
 
 def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
-    """The activity callables, bound to their dependencies."""
+    """The main task queue's activity callables, bound to their dependencies."""
     system = SystemActivities(database_url=deps.database_url)
     return [system.check_database]
+
+
+def build_email_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
+    """The email task queue's activities: the send pipeline through Postmark."""
+    settings = deps.settings
+    provider = PostmarkProvider(
+        server_token=settings.postmark_server_token,
+        api_url=settings.postmark_api_url,
+        timeout=settings.postmark_timeout,
+    )
+    pipeline = SendPipeline(sessions=session_factory(deps.database_url), settings=settings, provider=provider)
+    return [EmailActivities(pipeline).send_email]
 
 
 def build_worker(
@@ -39,7 +66,7 @@ def build_worker(
     executor: ThreadPoolExecutor,
     task_queue: str = task_queues.MAIN,
 ) -> Worker:
-    """A worker for the main task queue with every workflow and activity."""
+    """A worker for the main task queue with every workflow and the general activities."""
     return Worker(
         client,
         task_queue=task_queue,
@@ -47,6 +74,23 @@ def build_worker(
         activities=build_activities(deps),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
-        # On SIGTERM, let running activities (an email send) finish before the worker exits.
-        graceful_shutdown_timeout=timedelta(seconds=20),
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+def build_email_worker(
+    client: Client,
+    deps: WorkerDeps,
+    *,
+    executor: ThreadPoolExecutor,
+    task_queue: str = task_queues.EMAIL,
+) -> Worker:
+    """A worker for the email task queue: only sends, with bounded concurrency."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        activities=build_email_activities(deps),
+        activity_executor=executor,
+        max_concurrent_activities=EMAIL_CONCURRENCY,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )

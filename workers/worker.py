@@ -9,7 +9,7 @@ from temporalio.client import Client
 
 from nurture.settings import Settings
 from nurture.temporal.client import connect
-from workers.registration import ACTIVITY_THREADS, WorkerDeps, build_worker
+from workers.registration import ACTIVITY_THREADS, WorkerDeps, build_email_worker, build_worker
 
 log = logging.getLogger("nurture.worker")
 
@@ -34,11 +34,19 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    deps = WorkerDeps(database_url=settings.resolved_database_url)
+    deps = WorkerDeps(settings=settings)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(client, deps, executor=executor)
-        async with worker:
-            log.info("Worker polling %s on %s", worker.task_queue, settings.temporal_address)
+        worker = build_worker(client, deps, executor=executor, task_queue=settings.task_queue)
+        email_worker = build_email_worker(
+            client, deps, executor=executor, task_queue=settings.email_task_queue
+        )
+        async with worker, email_worker:
+            log.info(
+                "Worker polling %s and %s on %s",
+                worker.task_queue,
+                email_worker.task_queue,
+                settings.temporal_address,
+            )
             await stop.wait()
     log.info("Worker stopped")
 

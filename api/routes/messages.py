@@ -1,5 +1,130 @@
 """/messages: send one email through the durable pipeline and read what became of it."""
 
-from fastapi import APIRouter
+import asyncio
+import contextlib
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy.orm import Session
+from temporalio.client import WorkflowFailureError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.errors import invalid, not_found
+from api.pagination import Page, PageParams, page_params, paginate
+from api.params import IdPath, IdQuery
+from api.schemas.messages import MessageAccepted, MessageCreate, MessageEventPublic, MessagePublic
+from nurture.crud import messages as crud
+from nurture.crud.contacts import get_contact
+from nurture.crud.lists import get_list
+from nurture.db.models import Message, Template
+from nurture.schemas.email import MessageStatus, SendRequest, TemplateKind
+from nurture.temporal import search_attributes
+from nurture.temporal.client import ui_link
+from workflows.message import MessageInput, MessageWorkflow, workflow_id_for
 
 router = APIRouter(prefix="/messages", tags=["messages"])
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+# How long `?wait=true` waits for the worker before answering 202 anyway.
+WAIT_SECONDS = 30.0
+
+
+def _public(session: Session, message: Message) -> MessagePublic:
+    public = MessagePublic.model_validate(message)
+    events = crud.message_events(session, message_id=message.id)
+    public.events = [MessageEventPublic.model_validate(e) for e in events]
+    return public
+
+
+def _check_references(session: Session, body: MessageCreate) -> Template:
+    template = session.get(Template, body.template_id)
+    if template is None:
+        raise invalid("template_id", f"template {body.template_id} does not exist")
+    if get_contact(session, contact_id=body.contact_id) is None:
+        raise invalid("contact_id", f"contact {body.contact_id} does not exist")
+    if body.list_id is not None:
+        if template.kind != TemplateKind.MARKETING:
+            raise invalid("list_id", "only marketing email is sent for a list")
+        if get_list(session, list_id=body.list_id) is None:
+            raise invalid("list_id", f"list {body.list_id} does not exist")
+    return template
+
+
+@router.post("", status_code=202, response_model=MessageAccepted)
+async def send_message(
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    body: MessageCreate,
+    response: Response,
+    wait: Annotated[bool, Query(description="Wait (up to 30 s) until the worker has sent it")] = False,
+) -> MessageAccepted:
+    """Send a template to a contact, durably and once per key; 200 if the key was used before."""
+    _check_references(session, body)
+    # End the read before waiting on the worker: on SQLite any open transaction holds the lock
+    # the worker needs to record the send.
+    session.rollback()
+    key = body.key or f"api-{uuid.uuid4()}"
+    workflow_id = workflow_id_for(key)
+    request = SendRequest(
+        key=key,
+        template_id=body.template_id,
+        contact_id=body.contact_id,
+        list_id=body.list_id,
+        model=body.model,
+        from_email=body.from_email,
+        tag=body.tag,
+    )
+    try:
+        handle = await temporal.start_workflow(
+            MessageWorkflow.run,
+            MessageInput(request=request, email_task_queue=settings.email_task_queue),
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            # A key is sent once, ever: a second start with it reports the first.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=search_attributes.message_attributes(contact_id=body.contact_id),
+            static_summary=f"Send template {body.template_id} to contact {body.contact_id}",
+        )
+    except WorkflowAlreadyStartedError:
+        response.status_code = 200
+        handle = temporal.get_workflow_handle(workflow_id)
+    else:
+        if wait:
+            # Not sent within the wait (or failed): the answer says so through its status.
+            with contextlib.suppress(TimeoutError, WorkflowFailureError):
+                await asyncio.wait_for(handle.result(), timeout=WAIT_SECONDS)
+    message = crud.get_message_by_key(session, key=key)
+    return MessageAccepted(
+        key=key,
+        workflow_id=handle.id,
+        ui_url=ui_link(settings, handle.id),
+        status=message.status if message else None,
+        message=_public(session, message) if message else None,
+    )
+
+
+@router.get("", response_model=Page[MessagePublic])
+def list_messages(
+    session: SessionDep,
+    page: PageDep,
+    contact_id: IdQuery = None,
+    status: MessageStatus | None = None,
+    key: str | None = None,
+) -> Page[MessagePublic]:
+    """Messages matching every filter given, newest first."""
+    query = crud.filter_messages(contact_id=contact_id, status=status, key=key)
+    rows, next_cursor = paginate(session, query, Message.id, page, newest_first=True)
+    return Page(data=[MessagePublic.model_validate(m) for m in rows], next_cursor=next_cursor)
+
+
+@router.get("/{message_id}", response_model=MessagePublic)
+def read_message(session: SessionDep, message_id: IdPath) -> MessagePublic:
+    """One message with its status, why, and every event recorded on it."""
+    message = crud.get_message(session, message_id=message_id)
+    if message is None:
+        raise not_found("message", message_id)
+    return _public(session, message)

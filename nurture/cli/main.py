@@ -1,4 +1,4 @@
-"""`nurture`: run the dev stack, the API, the worker and migrations; manage API keys."""
+"""`nurture`: run the dev stack, API, worker, local Postmark server and migrations; manage API keys."""
 
 import asyncio
 import importlib
@@ -18,7 +18,6 @@ from nurture.crud.api_keys import KEY_PREFIX, create_api_key, list_api_keys, rev
 from nurture.db.migrate import current_revision, upgrade
 from nurture.db.session import session_factory, transaction
 from nurture.settings import Settings, get_settings
-from nurture.temporal import task_queues
 
 app = typer.Typer(help="Nurture: marketing automation on Temporal.", no_args_is_help=True)
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -89,6 +88,33 @@ def api() -> None:
     )
 
 
+@app.command("postmark-server")
+def postmark_server(
+    auto_delivery: Annotated[
+        bool, typer.Option(help="Post a Delivery webhook after every accepted send, as `make dev` does")
+    ] = False,
+    persist: Annotated[
+        bool, typer.Option(help="Keep the inbox in NURTURE_DATA_DIR/postmark-local.json across restarts")
+    ] = True,
+) -> None:
+    """Serve the local Postmark-compatible server and its inbox (NURTURE_POSTMARK_LOCAL_PORT)."""
+    from nurture.postmark_server import serve
+
+    settings = get_settings()
+    serve(
+        host="127.0.0.1",
+        port=settings.postmark_local_port,
+        server_token=settings.postmark_server_token,
+        webhook_url=settings.public_url.rstrip("/") + "/webhooks/postmark",
+        webhook_auth=(settings.webhook_username, settings.webhook_password),
+        auto_delivery=auto_delivery,
+        message_streams=frozenset(
+            {settings.postmark_transactional_stream, settings.postmark_broadcast_stream}
+        ),
+        data_file=settings.data_dir.resolve() / "postmark-local.json" if persist else None,
+    )
+
+
 @app.command()
 def worker() -> None:
     """Run a Temporal worker for every Nurture workflow and activity."""
@@ -111,7 +137,7 @@ def _diagnostics_failure(exc: BaseException, settings: Settings, *, timeout: flo
 
     where = f"Temporal at {settings.temporal_address} (namespace {settings.temporal_namespace})"
     no_worker = (
-        f"No worker answered on {where}: no worker is polling the `{task_queues.MAIN}` task queue; "
+        f"No worker answered on {where}: no worker is polling the `{settings.task_queue}` task queue; "
         "start `nurture worker`"
     )
     if isinstance(exc, TimeoutError):

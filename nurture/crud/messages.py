@@ -1,9 +1,9 @@
 """The send ledger: find messages by id, key or provider id, and the links stored for them."""
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from nurture.db.models import Message, MessageLink
+from nurture.db.models import Message, MessageEvent, MessageLink, MessageStatus
 
 
 def get_message(session: Session, *, message_id: int) -> Message | None:
@@ -30,3 +30,26 @@ def save_links(session: Session, *, message: Message, urls: list[str]) -> None:
 def get_link(session: Session, *, message_id: int, position: int) -> MessageLink | None:
     """The link at this position in this message."""
     return session.get(MessageLink, (message_id, position))
+
+
+def filter_messages(
+    *, contact_id: int | None = None, status: MessageStatus | None = None, key: str | None = None
+) -> Select[Message]:
+    """A query for messages matching every filter given."""
+    query = select(Message)
+    if contact_id is not None:
+        query = query.where(Message.contact_id == contact_id)
+    if status is not None:
+        query = query.where(Message.status == status)
+    if key is not None:
+        query = query.where(Message.key == key)
+    return query
+
+
+def message_events(session: Session, *, message_id: int) -> list[MessageEvent]:
+    """The events recorded on a message, oldest first."""
+    return list(
+        session.scalars(
+            select(MessageEvent).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id)
+        )
+    )

@@ -4,7 +4,7 @@ The dev runner, the tests and docker-compose's admin job all register these;
 values are ids and step names only, never personal data.
 """
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 KIND = SearchAttributeKey.for_keyword("NurtureKind")
 AUTOMATION_ID = SearchAttributeKey.for_keyword("AutomationId")
@@ -21,3 +21,10 @@ def cli_flags() -> list[str]:
     for key in ALL:
         flags += ["--search-attribute", f"{key.name}=Keyword"]
     return flags
+
+
+def message_attributes(*, contact_id: int) -> TypedSearchAttributes:
+    """The search attributes of a one-off send (`NurtureKind = 'message'`)."""
+    return TypedSearchAttributes(
+        [SearchAttributePair(KIND, "message"), SearchAttributePair(CONTACT_ID, str(contact_id))]
+    )

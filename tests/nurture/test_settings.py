@@ -48,3 +48,9 @@ def test_production_refuses_each_dev_secret(
     with pytest.raises(ValidationError, match=f"{variable} must be set in production"):
         Settings(env="production", **given)
     assert Settings(env="production", **PRODUCTION_SECRETS).env == "production"
+
+
+def test_malformed_tracking_keys_stop_the_process_at_start() -> None:
+    with pytest.raises(ValidationError, match="NURTURE_TRACKING_KEYS entry 2 must be 'kid:secret'"):
+        Settings(tracking_keys="2026a:first-secret,no-colon-here")
+    assert Settings(tracking_keys="2026b:new,2026a:old").tracking_keys == "2026b:new,2026a:old"

@@ -39,6 +39,7 @@ def dev_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         NURTURE_API_PORT=str(_free_port()),
         NURTURE_TEMPORAL_ADDRESS=f"127.0.0.1:{_free_port()}",
         NURTURE_TEMPORAL_UI_PORT=str(_free_port()),
+        NURTURE_POSTMARK_LOCAL_PORT=str(_free_port()),
     )
     yield env
 
@@ -63,12 +64,14 @@ def _stop(process: subprocess.Popen[bytes], log: Path) -> None:
 def test_dev_runs_everything_and_keeps_data_across_restarts(dev_env: dict[str, str], tmp_path: Path) -> None:
     api = f"http://127.0.0.1:{dev_env['NURTURE_API_PORT']}"
     ui = f"http://localhost:{dev_env['NURTURE_TEMPORAL_UI_PORT']}"
+    postmark = f"http://127.0.0.1:{dev_env['NURTURE_POSTMARK_LOCAL_PORT']}"
     log = tmp_path / "dev.log"
 
     first = _start(dev_env, log)
     try:
         output = log.read_text()
         assert f"{api}/docs" in output and ui in output
+        assert f"Postmark (local)  {postmark}  (inbox)" in output
         key = (Path(dev_env["NURTURE_DATA_DIR"]) / "dev-api-key").read_text().strip()
         assert key in output, "the first start prints the dev API key"
         headers = {"Authorization": f"Bearer {key}"}
@@ -77,6 +80,12 @@ def test_dev_runs_everything_and_keeps_data_across_restarts(dev_env: dict[str, s
         assert health["database"]["status"] == "ok" and health["temporal"]["status"] == "ok"
         assert httpx.get(f"{api}/docs").status_code == 200
         assert httpx.get(ui).status_code == 200
+        inbox = httpx.get(f"{postmark}/")
+        assert inbox.status_code == 200 and "Local Postmark inbox" in inbox.text
+        # Webhooks go back to this API (on its free port), with a Delivery after every send.
+        webhooks = httpx.get(f"{postmark}/__local/webhooks").json()
+        assert webhooks["url"] == f"http://localhost:{dev_env['NURTURE_API_PORT']}/webhooks/postmark"
+        assert webhooks["auto_delivery"] is True
         created = httpx.post(f"{api}/contacts", json={"email": "kept@example.com"}, headers=headers)
         assert created.status_code == 201, created.text
     finally:
@@ -86,6 +95,7 @@ def test_dev_runs_everything_and_keeps_data_across_restarts(dev_env: dict[str, s
         dev_env["NURTURE_API_PORT"],
         dev_env["NURTURE_TEMPORAL_UI_PORT"],
         dev_env["NURTURE_TEMPORAL_ADDRESS"].rsplit(":", 1)[1],
+        dev_env["NURTURE_POSTMARK_LOCAL_PORT"],
     ]
     assert all(_port_free(int(p)) for p in ports), "something is still listening after Ctrl-C"
 

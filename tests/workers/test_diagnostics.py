@@ -18,7 +18,7 @@ async def test_worker_reports_a_migrated_database(
         update={"temporal_address": dev_server.client.service_client.config.target_host}
     )
     task_queue = f"test-{uuid.uuid4()}"
-    deps = WorkerDeps(database_url=settings.resolved_database_url)
+    deps = WorkerDeps(settings=settings)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         async with build_worker(dev_server.client, deps, executor=executor, task_queue=task_queue):
             report = await run_diagnostics(settings, task_queue=task_queue)
@@ -48,7 +48,7 @@ async def test_unreachable_database_is_reported_not_retried_forever(
         }
     )
     task_queue = f"test-{uuid.uuid4()}"
-    deps = WorkerDeps(database_url=settings.resolved_database_url)
+    deps = WorkerDeps(settings=settings)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         async with build_worker(dev_server.client, deps, executor=executor, task_queue=task_queue):
             report = await run_diagnostics(settings, task_queue=task_queue)

@@ -1,0 +1,58 @@
+"""What a provider is handed to send, and how providers say it went wrong."""
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """One rendered email, ready for a provider; `key` is its message key."""
+
+    key: str
+    from_email: str
+    to: str
+    subject: str
+    html: str | None
+    text: str | None
+    stream: str | None = None
+    tag: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ProviderError(Exception):
+    """A provider refused or failed a send; `reason` is for the operator."""
+
+    def __init__(self, reason: str, *, code: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class Rejected(ProviderError):
+    """Permanently refused (invalid request): sending again would fail the same way."""
+
+
+class RecipientInactive(Rejected):
+    """The provider will not send to this recipient (hard bounce, complaint, manual suppression)."""
+
+
+class NotSent(ProviderError):
+    """Transient, and the provider surely did not accept it (429, 503, connection refused)."""
+
+
+class OutcomeUnknown(ProviderError):
+    """Transient, and the provider may have accepted it (500, timeout, connection reset)."""
+
+
+class EmailProvider(Protocol):
+    """A way to send email that can also tell, after a failure, whether a key was sent."""
+
+    name: str
+
+    def send(self, email: OutgoingEmail) -> str:
+        """Send and return the provider's message id, or raise a ProviderError."""
+        ...
+
+    def find_sent(self, email: OutgoingEmail) -> str | None:
+        """The provider's id of an earlier send of this key, None if it has none, or raise NotSent."""
+        ...

@@ -1,0 +1,96 @@
+"""Sending through an SMTP server (a user's connected mailbox) with aiosmtplib."""
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+
+import aiosmtplib
+
+from nurture.email.outgoing import NotSent, OutcomeUnknown, OutgoingEmail, Rejected
+
+KEY_HEADER = "X-Nurture-Message-Key"
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """Where and how to submit mail: implicit TLS (465) or STARTTLS (587), with a login."""
+
+    hostname: str
+    port: int = 587
+    username: str | None = None
+    password: str | None = None
+    use_tls: bool = False
+    start_tls: bool | None = None  # None: upgrade when the server offers it
+    timeout: float = 30.0
+
+
+def message_id_for(email: OutgoingEmail) -> str:
+    """The Message-ID of this key: the same on every attempt, so a resend threads as one email."""
+    domain = parseaddr(email.from_email)[1].rpartition("@")[2] or "nurture.invalid"
+    digest = hashlib.sha256(email.key.encode()).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
+
+
+def build_mime(email: OutgoingEmail) -> EmailMessage:
+    """A multipart/alternative MIME message for this email."""
+    message = EmailMessage()
+    message["From"] = email.from_email
+    message["To"] = email.to
+    message["Subject"] = email.subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = message_id_for(email)
+    message[KEY_HEADER] = email.key
+    for name, value in email.headers.items():
+        message[name] = value
+    message.set_content(email.text or "")
+    if email.html:
+        message.add_alternative(email.html, subtype="html")
+    return message
+
+
+class SmtpProvider:
+    """One SMTP account. It cannot search what it sent, so a resend after an unknown outcome
+    carries the same Message-ID, which mail clients (Gmail among them) show as one email."""
+
+    name = "smtp"
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self._config = config
+
+    def send(self, email: OutgoingEmail) -> str:
+        """Submit the email; returns its Message-ID."""
+        message = build_mime(email)
+        config = self._config
+        try:
+            # Activities run on worker threads with no event loop of their own.
+            asyncio.run(
+                aiosmtplib.send(
+                    message,
+                    hostname=config.hostname,
+                    port=config.port,
+                    username=config.username,
+                    password=config.password,
+                    use_tls=config.use_tls,
+                    start_tls=config.start_tls,
+                    timeout=config.timeout,
+                )
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise Rejected(f"SMTP refused the recipient: {exc}") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            reason = f"SMTP {exc.code}: {exc.message}"
+            if 500 <= exc.code < 600:
+                raise Rejected(reason, code=exc.code) from exc
+            raise NotSent(reason, code=exc.code) from exc
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError) as exc:
+            raise NotSent(f"SMTP server unreachable: {exc}") from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise OutcomeUnknown(f"SMTP failed mid-send: {exc}") from exc
+        return str(message["Message-ID"])
+
+    def find_sent(self, email: OutgoingEmail) -> str | None:
+        """SMTP keeps no searchable record; None, and the resend keeps the Message-ID."""
+        del email
+        return None

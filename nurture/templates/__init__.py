@@ -1,0 +1,1 @@
+"""Email templates written by users: a sandboxed Jinja environment, validation on save, rendering."""

@@ -1,0 +1,153 @@
+"""Rendering a template for one contact: what the sending pipeline and the preview endpoint call."""
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import TemplateNotFound, TemplateSyntaxError
+from sqlalchemy.orm import Session
+
+from nurture.db.models import Contact, Partial, Template
+from nurture.templates.context import Sender, build_context
+from nurture.templates.environment import Recorder, SandboxEnvironment, environments
+from nurture.templates.errors import TemplateRenderError, locate
+from nurture.templates.text import html_to_text
+
+__all__ = [
+    "PreviewedEmail",
+    "RenderedEmail",
+    "Sender",
+    "TemplateRenderError",
+    "preview_email",
+    "render_email",
+]
+
+# Reserved names for the template's own fields; partial names cannot contain "@".
+SUBJECT, HTML_BODY, TEXT_BODY, LAYOUT = "@subject", "@html_body", "@text_body", "@layout"
+_LABELS = {"subject", "html_body", "text_body", "layout"}
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """A rendered email: a one-line subject, the HTML and the plain text."""
+
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class PreviewedEmail:
+    """A preview: the email with undefined variables left empty, and their names."""
+
+    subject: str
+    html: str
+    text: str
+    undefined: list[str]
+
+
+def render_email(
+    session: Session,
+    *,
+    template: Template,
+    contact: Contact,
+    sender: Sender,
+    model: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> RenderedEmail:
+    """Render a template for a contact, refusing to send blanks for undefined variables.
+
+    Args:
+        session: where partials (and the contact's owner) are read from.
+        template: the template; its layout, if any, wraps the HTML body.
+        contact: the recipient, seen as `contact` with its custom fields merged in.
+        sender: seen as `sender`.
+        model: the per-send data, seen as `model`.
+        extra: more top-level variables (the pipeline passes `unsubscribe_url`); they cannot
+            replace `contact`, `sender` or `model`.
+
+    Raises:
+        TemplateRenderError: a variable is undefined (field and line of the first use, every
+            undefined name in `undefined`), or rendering failed (sandbox refusal, bad partial...).
+    """
+    email, recorder = _render(session, template, contact, sender, model, extra)
+    if recorder.uses:
+        first, names = recorder.uses[0], recorder.names()
+        message = f"'{first.path}' is undefined"
+        if len(names) > 1:
+            message += f" (undefined: {', '.join(names)})"
+        raise TemplateRenderError(field=first.field, line=first.line, message=message, undefined=names)
+    return email
+
+
+def preview_email(
+    session: Session,
+    *,
+    template: Template,
+    contact: Contact,
+    sender: Sender,
+    model: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> PreviewedEmail:
+    """Render like `render_email`, but show undefined variables as empty and list them.
+
+    Raises:
+        TemplateRenderError: rendering failed for another reason (or arithmetic on an undefined value).
+    """
+    email, recorder = _render(session, template, contact, sender, model, extra)
+    return PreviewedEmail(email.subject, email.html, email.text, recorder.names())
+
+
+def _render(
+    session: Session,
+    template: Template,
+    contact: Contact,
+    sender: Sender,
+    model: dict[str, Any],
+    extra: dict[str, Any] | None,
+) -> tuple[RenderedEmail, Recorder]:
+    sources = {SUBJECT: (template.subject, "subject")}
+    html_source = template.html_body
+    if template.layout_id is not None:
+        layout = session.get(Partial, template.layout_id)
+        if layout is None:
+            raise TemplateRenderError(
+                field="layout", line=None, message=f"partial {template.layout_id} does not exist"
+            )
+        sources[LAYOUT] = (layout.body, "layout")
+        # On the body's first line, so errors in the body keep their line numbers.
+        html_source = f'{{% extends "{LAYOUT}" %}}{{% block content %}}{html_source}{{% endblock %}}'
+    sources[HTML_BODY] = (html_source, "html_body")
+    has_text = bool(template.text_body and template.text_body.strip())
+    if has_text:
+        sources[TEXT_BODY] = (template.text_body or "", "text_body")
+
+    envs = environments(session, sources)
+    context = build_context(session, contact=contact, sender=sender, model=model, extra=extra)
+    subject = _render_one(envs.text, SUBJECT, context, envs.recorder)
+    html = _render_one(envs.html, HTML_BODY, context, envs.recorder)
+    text = _render_one(envs.text, TEXT_BODY, context, envs.recorder) if has_text else html_to_text(html)
+    # A subject is one header line.
+    subject = re.sub(r"\s*[\r\n]+\s*", " ", subject).strip()
+    return RenderedEmail(subject=subject, html=html, text=text), envs.recorder
+
+
+def _render_one(env: SandboxEnvironment, name: str, context: dict[str, Any], recorder: Recorder) -> str:
+    field = name.removeprefix("@")
+    try:
+        return env.get_template(name).render(context)
+    except TemplateSyntaxError as exc:
+        # Saved sources are checked, so this is a partial that predates the checks.
+        raise _error(exc.filename or field, exc.lineno, exc.message or str(exc), recorder) from exc
+    except TemplateNotFound as exc:
+        where, line = locate(exc, _LABELS)
+        raise _error(where or field, line, f"unknown partial '{exc.name}'", recorder) from exc
+    except RecursionError as exc:
+        raise _error(field, None, "partials include each other too deeply", recorder) from exc
+    except Exception as exc:
+        where, line = locate(exc, _LABELS)
+        raise _error(where or field, line, str(exc) or type(exc).__name__, recorder) from exc
+
+
+def _error(label: str, line: int | None, message: str, recorder: Recorder) -> TemplateRenderError:
+    return TemplateRenderError(field=label, line=line, message=message, undefined=recorder.names())

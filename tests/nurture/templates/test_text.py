@@ -1,0 +1,49 @@
+"""Plain text derived from HTML."""
+
+from nurture.templates.text import html_to_text
+
+
+def test_paragraphs_breaks_and_whitespace() -> None:
+    html = "<p>Hello   there,\n   friend.</p><p>Line one<br>Line two<br/>Line three</p>"
+    assert html_to_text(html) == "Hello there, friend.\n\nLine one\nLine two\nLine three"
+
+
+def test_links_become_text_and_url() -> None:
+    html = (
+        '<p>Read <a href="https://a.test/x?a=1&amp;b=2">the guide</a> or '
+        '<a href="https://b.test">https://b.test</a>, mail <a href="mailto:hi@c.test">us</a>'
+        '<a href="#top">top</a> <a href="https://d.test"></a></p>'
+    )
+    assert html_to_text(html) == (
+        "Read the guide (https://a.test/x?a=1&b=2) or https://b.test, mail us (hi@c.test)top https://d.test"
+    )
+
+
+def test_lists_get_dashes_and_nesting() -> None:
+    html = (
+        "<p>Steps:</p><ul><li>One</li><li>Two<ul><li>Two a</li></ul></li></ul>"
+        "<ol><li>First</li></ol><p>End</p>"
+    )
+    assert html_to_text(html) == "Steps:\n\n- One\n- Two\n  - Two a\n\n- First\n\nEnd"
+
+
+def test_script_style_and_head_dropped_entities_decoded() -> None:
+    html = (
+        "<html><head><title>T</title><style>p{color:red}</style></head>"
+        "<body><script>alert('x')</script><h1>Caf&eacute; &amp; more &#8212; &lt;b&gt;</h1>"
+        '<div>Total:&nbsp;5</div><img src="x.png" alt="Logo"><img src="p.gif" alt=""></body></html>'
+    )
+    assert html_to_text(html) == "Café & more — <b>\n\nTotal: 5\nLogo"
+
+
+def test_tables_and_pre() -> None:
+    html = (
+        "<table><tr><td>Item</td><td>Price</td></tr><tr><td>Tea</td><td>3</td></tr></table>"
+        "<pre>a  b\n  c</pre>"
+    )
+    assert html_to_text(html) == "Item Price\nTea 3\n\na  b\n  c"
+
+
+def test_empty_and_plain() -> None:
+    assert html_to_text("") == ""
+    assert html_to_text("just text") == "just text"

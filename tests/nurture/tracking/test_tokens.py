@@ -1,0 +1,144 @@
+"""Tracking tokens: round trip, key rotation, tamper resistance, separate purposes, garbage refused."""
+
+import base64
+
+import pytest
+
+from nurture.settings import Settings
+from nurture.tracking.tokens import (
+    MAC_BYTES,
+    TokenClaims,
+    parse_keys,
+    sign,
+    signing_keys,
+    verify,
+)
+
+KEYS = parse_keys("new:second-secret-value,old:first-secret-value", secret_key="unused")
+
+
+def test_round_trip_for_each_purpose() -> None:
+    for purpose in ("open", "click", "unsubscribe"):
+        token = sign(purpose, message_id=42, position=7, keys=KEYS)
+        assert verify(purpose, token, keys=KEYS) == TokenClaims(
+            purpose=purpose, message_id=42, position=7, kid="new"
+        )
+        # URL-safe as is: no padding, nothing a path segment would need to escape.
+        assert token.replace("-", "").replace("_", "").isalnum()
+
+
+def test_the_mac_is_at_least_twelve_bytes() -> None:
+    raw = base64.urlsafe_b64decode(sign("click", message_id=1, keys=KEYS) + "==")
+    assert MAC_BYTES >= 12 and len(raw) > MAC_BYTES
+
+
+def test_rotation_old_key_verifies_while_listed_and_not_after() -> None:
+    before = parse_keys("old:first-secret-value", secret_key="unused")
+    token = sign("click", message_id=9, position=2, keys=before)
+    # The new key signs; the old one still verifies links already in inboxes.
+    rotated = parse_keys("new:second-secret-value,old:first-secret-value", secret_key="unused")
+    claims = verify("click", token, keys=rotated)
+    assert claims is not None and claims.kid == "old" and claims.position == 2
+    assert verify("click", sign("click", message_id=9, keys=rotated), keys=rotated).kid == "new"  # type: ignore[union-attr]
+    retired = parse_keys("new:second-secret-value", secret_key="unused")
+    assert verify("click", token, keys=retired) is None
+
+
+def test_same_kid_with_another_secret_does_not_verify() -> None:
+    token = sign("open", message_id=5, keys=parse_keys("k:one-secret", secret_key="x"))
+    assert verify("open", token, keys=parse_keys("k:another-secret", secret_key="x")) is None
+
+
+def test_every_single_character_alteration_fails() -> None:
+    token = sign("unsubscribe", message_id=123456, position=3, keys=KEYS)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    for index, original in enumerate(token):
+        for replacement in alphabet:
+            if replacement != original:
+                altered = token[:index] + replacement + token[index + 1 :]
+                assert verify("unsubscribe", altered, keys=KEYS) is None, (index, replacement)
+
+
+def test_every_single_byte_alteration_fails() -> None:
+    token = sign("click", message_id=77, position=1, keys=KEYS)
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    for index in range(len(raw)):
+        for flip in (0x01, 0x80, 0xFF):
+            altered = bytearray(raw)
+            altered[index] ^= flip
+            encoded = base64.urlsafe_b64encode(bytes(altered)).decode().rstrip("=")
+            assert verify("click", encoded, keys=KEYS) is None, (index, flip)
+
+
+def test_truncated_and_extended_tokens_fail() -> None:
+    token = sign("open", message_id=8, keys=KEYS)
+    for cut in range(len(token)):
+        assert verify("open", token[:cut], keys=KEYS) is None
+    assert verify("open", token + "A", keys=KEYS) is None
+    assert verify("open", token + "AAAA", keys=KEYS) is None
+
+
+def test_purposes_do_not_cross() -> None:
+    for signed_as in ("open", "click", "unsubscribe"):
+        token = sign(signed_as, message_id=3, keys=KEYS)
+        for checked_as in ("open", "click", "unsubscribe"):
+            if checked_as != signed_as:
+                assert verify(checked_as, token, keys=KEYS) is None, (signed_as, checked_as)
+
+
+def test_garbage_never_raises() -> None:
+    for garbage in [
+        "",
+        "=",
+        "a",
+        "....",
+        "é" * 40,
+        "\x00" * 50,
+        "A" * 10_000,
+        "AQ",
+        "AQEw",
+        "%2F",
+        "a b",
+        "AAAA" * 9,
+    ]:
+        assert verify("click", garbage, keys=KEYS) is None
+    assert verify("bogus", sign("click", message_id=1, keys=KEYS), keys=KEYS) is None  # type: ignore[arg-type]
+
+
+def test_unknown_kid_fails() -> None:
+    token = sign("open", message_id=1, keys=parse_keys("other:some-secret", secret_key="x"))
+    assert verify("open", token, keys=KEYS) is None
+
+
+def test_default_key_is_derived_from_secret_key_not_the_raw_secret() -> None:
+    keys = signing_keys(Settings(secret_key="s3cret-value", tracking_keys=""))
+    assert keys.signing_kid == "0"
+    assert keys.secrets["0"] != b"s3cret-value" and len(keys.secrets["0"]) == 32
+    token = sign("click", message_id=11, keys=keys)
+    assert verify("click", token, keys=signing_keys(Settings(secret_key="s3cret-value"))) is not None
+    assert verify("click", token, keys=signing_keys(Settings(secret_key="another-value"))) is None
+    # Raw secret_key as a configured key does not verify it either.
+    assert verify("click", token, keys=parse_keys("0:s3cret-value", secret_key="x")) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("nocolon", "entry 1 must be 'kid:secret'"),
+        ("a:one,b:", "entry 2 must be 'kid:secret'"),
+        ("a:one,a:two", "key id 'a' appears twice"),
+        ("bad kid:secret", "key id 'bad kid'"),
+        (":secret", "key id ''"),
+        ("a:one,,b:two", "entry 2 must be 'kid:secret'"),
+    ],
+)
+def test_malformed_keys_are_refused_naming_the_entry(value: str, message: str) -> None:
+    with pytest.raises(ValueError, match="NURTURE_TRACKING_KEYS") as error:
+        signing_keys(Settings(tracking_keys=value))
+    assert message in str(error.value)
+
+
+def test_sign_refuses_ids_out_of_range() -> None:
+    for message_id, position in [(0, 0), (-1, 0), (2**63, 0), (1, -1), (1, 2**32)]:
+        with pytest.raises(ValueError):
+            sign("click", message_id=message_id, position=position, keys=KEYS)

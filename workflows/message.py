@@ -1,0 +1,55 @@
+"""MessageWorkflow: one durable send of one email, outside automations and campaigns."""
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from nurture.schemas.email import SendRequest, SendResult
+    from nurture.temporal import task_queues
+
+# Transient provider failures retry for a day with growing pauses; each retry first asks the
+# provider whether the last attempt went through, and Postmark indexes a send within seconds.
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=0,
+)
+# Two Postmark calls (search, send) of at most postmark_timeout each fit well inside this.
+SEND_TIMEOUT = timedelta(seconds=30)
+SEND_DEADLINE = timedelta(days=1)
+
+
+class MessageInput(BaseModel):
+    """The email to send, and the task queue of the workers that send email."""
+
+    request: SendRequest
+    email_task_queue: str = task_queues.EMAIL
+
+
+def workflow_id_for(key: str) -> str:
+    """The workflow id of the send with this message key."""
+    return f"message:{key}"
+
+
+@workflow.defn
+class MessageWorkflow:
+    """Sends one email through the pipeline and returns what became of it."""
+
+    @workflow.run
+    async def run(self, input: MessageInput) -> SendResult:
+        """Run the send activity on the email task queue until it has a final answer."""
+        request = input.request.model_copy(update={"workflow_id": workflow.info().workflow_id})
+        result: SendResult = await workflow.execute_activity(
+            "send_email",
+            request,
+            result_type=SendResult,
+            task_queue=input.email_task_queue,
+            start_to_close_timeout=SEND_TIMEOUT,
+            schedule_to_close_timeout=SEND_DEADLINE,
+            retry_policy=SEND_RETRY,
+        )
+        return result
