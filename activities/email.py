@@ -5,7 +5,7 @@ from temporalio.exceptions import ApplicationError
 
 from nurture.email.outgoing import OutcomeUnknown
 from nurture.email.pipeline import SendDeferred, SendPipeline
-from nurture.schemas.email import SendRequest, SendResult
+from nurture.schemas.email import GiveUp, SendRequest, SendResult
 
 
 class EmailActivities:
@@ -24,5 +24,20 @@ class EmailActivities:
         try:
             return self._pipeline.send(request)
         except SendDeferred as deferred:
-            kind = "OutcomeUnknown" if isinstance(deferred.error, OutcomeUnknown) else "NotSent"
-            raise ApplicationError(deferred.error.reason, type=kind) from deferred
+            raise _retry(deferred) from deferred
+
+    @activity.defn(name="give_up_send")
+    def give_up_send(self, input: GiveUp) -> SendResult:
+        """Close a key whose sending was abandoned: sent if the provider has it, else failed.
+
+        Without this a key would stay `sending` for ever and could never be sent again.
+        """
+        try:
+            return self._pipeline.give_up(input.request, why=input.why)
+        except SendDeferred as deferred:
+            raise _retry(deferred) from deferred
+
+
+def _retry(deferred: SendDeferred) -> ApplicationError:
+    kind = "OutcomeUnknown" if isinstance(deferred.error, OutcomeUnknown) else "NotSent"
+    return ApplicationError(deferred.error.reason, type=kind)

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # Seconds for one Postmark HTTP call; postmarker has none by default and would hang forever.
     postmark_timeout: float = 10.0
     email_from: str = "Nurture <hello@example.com>"
+    # After a send whose outcome is unknown (a 500, a timeout), wait this long before searching
+    # Postmark for it: its search shows a new message only once indexed, and that lag is not
+    # documented. Searching too early would find nothing and send a duplicate.
+    reconcile_delay: float = 60.0
     # The local Postmark-compatible server's port (started by `make dev`).
     postmark_local_port: int = 8025
     # Postmark posts webhooks with HTTP basic auth; these are the credentials it must send.

@@ -56,7 +56,8 @@ def build_email_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         timeout=settings.postmark_timeout,
     )
     pipeline = SendPipeline(sessions=session_factory(deps.database_url), settings=settings, provider=provider)
-    return [EmailActivities(pipeline).send_email]
+    activities = EmailActivities(pipeline)
+    return [activities.send_email, activities.give_up_send]
 
 
 def build_worker(

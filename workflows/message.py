@@ -5,22 +5,25 @@ from datetime import timedelta
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from nurture.schemas.email import SendRequest, SendResult
+    from nurture.schemas.email import GiveUp, SendRequest, SendResult
     from nurture.temporal import task_queues
 
-# Transient provider failures retry for a day with growing pauses; each retry first asks the
-# provider whether the last attempt went through, and Postmark indexes a send within seconds.
+# Transient provider failures retry for a day with growing pauses; each retry of a key whose
+# outcome is unknown first asks the provider whether the last attempt went through.
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=10),
     maximum_attempts=0,
 )
-# Two Postmark calls (search, send) of at most postmark_timeout each fit well inside this.
+# Liveness only: the ledger's lease, not this timeout, keeps two attempts from both sending.
 SEND_TIMEOUT = timedelta(seconds=30)
 SEND_DEADLINE = timedelta(days=1)
+# Closing an abandoned key waits, if it must, for the last attempt's lease to run out.
+GIVE_UP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=1))
 
 
 class MessageInput(BaseModel):
@@ -43,13 +46,25 @@ class MessageWorkflow:
     async def run(self, input: MessageInput) -> SendResult:
         """Run the send activity on the email task queue until it has a final answer."""
         request = input.request.model_copy(update={"workflow_id": workflow.info().workflow_id})
-        result: SendResult = await workflow.execute_activity(
-            "send_email",
-            request,
-            result_type=SendResult,
-            task_queue=input.email_task_queue,
-            start_to_close_timeout=SEND_TIMEOUT,
-            schedule_to_close_timeout=SEND_DEADLINE,
-            retry_policy=SEND_RETRY,
-        )
-        return result
+        try:
+            return await workflow.execute_activity(
+                "send_email",
+                request,
+                result_type=SendResult,
+                task_queue=input.email_task_queue,
+                start_to_close_timeout=SEND_TIMEOUT,
+                schedule_to_close_timeout=SEND_DEADLINE,
+                retry_policy=SEND_RETRY,
+            )
+        except ActivityError as error:
+            # Out of time or a bug: close the key in the ledger rather than leave it `sending`.
+            why = str(error.cause or error)
+            return await workflow.execute_activity(
+                "give_up_send",
+                GiveUp(request=request, why=why),
+                result_type=SendResult,
+                task_queue=input.email_task_queue,
+                start_to_close_timeout=SEND_TIMEOUT,
+                schedule_to_close_timeout=timedelta(hours=1),
+                retry_policy=GIVE_UP_RETRY,
+            )

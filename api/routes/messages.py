@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDReusePolicy
@@ -39,18 +40,27 @@ def _public(session: Session, message: Message) -> MessagePublic:
     return public
 
 
-def _check_references(session: Session, body: MessageCreate) -> Template:
-    template = session.get(Template, body.template_id)
-    if template is None:
-        raise invalid("template_id", f"template {body.template_id} does not exist")
-    if get_contact(session, contact_id=body.contact_id) is None:
-        raise invalid("contact_id", f"contact {body.contact_id} does not exist")
-    if body.list_id is not None:
-        if template.kind != TemplateKind.MARKETING:
-            raise invalid("list_id", "only marketing email is sent for a list")
-        if get_list(session, list_id=body.list_id) is None:
-            raise invalid("list_id", f"list {body.list_id} does not exist")
-    return template
+def _check_references(session: Session, body: MessageCreate) -> None:
+    try:
+        template = session.get(Template, body.template_id)
+        if template is None:
+            raise invalid("template_id", f"template {body.template_id} does not exist")
+        if get_contact(session, contact_id=body.contact_id) is None:
+            raise invalid("contact_id", f"contact {body.contact_id} does not exist")
+        if body.list_id is not None:
+            if template.kind != TemplateKind.MARKETING:
+                raise invalid("list_id", "only marketing email is sent for a list")
+            if get_list(session, list_id=body.list_id) is None:
+                raise invalid("list_id", f"list {body.list_id} does not exist")
+    finally:
+        # End the read before waiting on the worker: on SQLite any open transaction holds the
+        # lock the worker needs to record the send.
+        session.rollback()
+
+
+def _read_by_key(session: Session, key: str) -> MessagePublic | None:
+    message = crud.get_message_by_key(session, key=key)
+    return _public(session, message) if message else None
 
 
 @router.post("", status_code=202, response_model=MessageAccepted)
@@ -63,10 +73,8 @@ async def send_message(
     wait: Annotated[bool, Query(description="Wait (up to 30 s) until the worker has sent it")] = False,
 ) -> MessageAccepted:
     """Send a template to a contact, durably and once per key; 200 if the key was used before."""
-    _check_references(session, body)
-    # End the read before waiting on the worker: on SQLite any open transaction holds the lock
-    # the worker needs to record the send.
-    session.rollback()
+    # Database work runs on the thread pool: a SQLite lock wait must not stall the event loop.
+    await run_in_threadpool(_check_references, session, body)
     key = body.key or f"api-{uuid.uuid4()}"
     workflow_id = workflow_id_for(key)
     request = SendRequest(
@@ -97,13 +105,13 @@ async def send_message(
             # Not sent within the wait (or failed): the answer says so through its status.
             with contextlib.suppress(TimeoutError, WorkflowFailureError):
                 await asyncio.wait_for(handle.result(), timeout=WAIT_SECONDS)
-    message = crud.get_message_by_key(session, key=key)
+    message = await run_in_threadpool(_read_by_key, session, key)
     return MessageAccepted(
         key=key,
         workflow_id=handle.id,
         ui_url=ui_link(settings, handle.id),
         status=message.status if message else None,
-        message=_public(session, message) if message else None,
+        message=message,
     )
 
 

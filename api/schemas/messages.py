@@ -8,8 +8,9 @@ from pydantic import Field, StringConstraints
 from nurture.schemas.email import EngagementType, MessageStatus, TemplateKind
 from nurture.schemas.fields import Id, Input, Output
 
-# Keys become workflow ids (`message:{key}`): printable, no spaces, and never personal data.
-MessageKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:@/-]{1,200}$")]
+# Keys become workflow ids (`message:{key}`), which operators read and must never hold personal
+# data: no @, so no email address; printable, no spaces.
+MessageKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,200}$")]
 
 
 FromAddress = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=400)]

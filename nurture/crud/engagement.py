@@ -7,22 +7,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.crud.activity import record_activity
-from nurture.crud.suppressions import suppress
+from nurture.crud.suppressions import suppress_address
 from nurture.db.base import utcnow
 from nurture.db.models import (
-    Contact,
-    ContactStatus,
     EngagementType,
     Message,
     MessageEvent,
     SuppressionReason,
 )
-
-# What a suppression does to the contact's standing.
-CONTACT_STATUS = {
-    SuppressionReason.HARD_BOUNCE: ContactStatus.BOUNCED,
-    SuppressionReason.SPAM_COMPLAINT: ContactStatus.COMPLAINED,
-}
 
 
 def record_engagement(
@@ -73,7 +65,7 @@ def record_engagement(
             occurred_at=event.occurred_at,
         )
     if suppression is not None:
-        suppress(
+        suppress_address(
             session,
             email=message.to_email,
             reason=suppression,
@@ -81,8 +73,5 @@ def record_engagement(
             details=(data or {}).get("description"),
             message_id=message.id,
         )
-        contact = session.get(Contact, message.contact_id) if message.contact_id is not None else None
-        if contact is not None and suppression in CONTACT_STATUS:
-            contact.status = CONTACT_STATUS[suppression]
     session.flush()
     return event

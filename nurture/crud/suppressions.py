@@ -4,10 +4,15 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from nurture.crud.search import matches
-from nurture.db.models import Suppression, SuppressionReason, TemplateKind
+from nurture.db.models import Contact, ContactStatus, Suppression, SuppressionReason, TemplateKind
 
 # A spam complaint is about marketing; the person still gets their password reset.
 BLOCKS_TRANSACTIONAL = {SuppressionReason.HARD_BOUNCE, SuppressionReason.MANUAL}
+# What a suppression does to the standing of the contact with that address.
+CONTACT_STATUS = {
+    SuppressionReason.HARD_BOUNCE: ContactStatus.BOUNCED,
+    SuppressionReason.SPAM_COMPLAINT: ContactStatus.COMPLAINED,
+}
 
 
 def get_suppression(session: Session, *, email: str) -> Suppression | None:
@@ -38,6 +43,24 @@ def suppress(
         session.add(row)
     elif reason in BLOCKS_TRANSACTIONAL and row.reason not in BLOCKS_TRANSACTIONAL:
         row.reason, row.source, row.details, row.message_id = reason, source, details, message_id
+    session.flush()
+    return row
+
+
+def suppress_address(
+    session: Session,
+    *,
+    email: str,
+    reason: SuppressionReason,
+    source: str,
+    details: str | None = None,
+    message_id: int | None = None,
+) -> Suppression:
+    """Suppress an address and give the contact with it the standing that goes with the reason."""
+    row = suppress(session, email=email, reason=reason, source=source, details=details, message_id=message_id)
+    contact = session.scalar(select(Contact).where(Contact.email == email.strip().lower()))
+    if contact is not None and reason in CONTACT_STATUS:
+        contact.status = CONTACT_STATUS[reason]
     session.flush()
     return row
 

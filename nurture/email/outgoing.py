@@ -33,7 +33,12 @@ class Rejected(ProviderError):
 
 
 class RecipientInactive(Rejected):
-    """The provider will not send to this recipient (hard bounce, complaint, manual suppression)."""
+    """The provider will not send to this recipient; `why` is the provider's suppression reason
+    ("HardBounce", "SpamComplaint", "ManualSuppression") when it could tell."""
+
+    def __init__(self, reason: str, *, code: int | None = None, why: str | None = None) -> None:
+        super().__init__(reason, code=code)
+        self.why = why
 
 
 class NotSent(ProviderError):
@@ -48,6 +53,10 @@ class EmailProvider(Protocol):
     """A way to send email that can also tell, after a failure, whether a key was sent."""
 
     name: str
+    # Whether find_sent can find an earlier send; without it, an unknown outcome is not retried.
+    can_search: bool
+    # The longest one call (send or find_sent) can take: the lease an attempt holds covers two.
+    max_call_seconds: float
 
     def send(self, email: OutgoingEmail) -> str:
         """Send and return the provider's message id, or raise a ProviderError."""

@@ -1,39 +1,56 @@
 """The send pipeline: render, check eligibility, reserve the key, send, record; at most once per key.
 
-Postmark has no idempotency key, so the ledger is the lock: a key is reserved (status
-`sending`, with the rendered email) and committed before the provider is called. Any later
-attempt that finds the key still `sending` does not know whether the provider accepted it, so
-it asks the provider first (Postmark's outbound search on the key in Metadata) and sends again
-only if the provider has no such message.
+Postmark has no idempotency key, so the ledger is the lock. A key is reserved (status
+`sending`, with the rendered email) and committed before the provider is called, and only the
+attempt holding the key's lease may call the provider. A later attempt that finds the key
+still `sending` does not know whether the provider accepted it, so it asks first (Postmark's
+outbound search on the key in Metadata), after a delay that lets Postmark's search catch up,
+and sends again only if the provider has no such message and the contact may still get it.
 """
 
 import logging
+import uuid
 from dataclasses import dataclass
-from email.utils import parseaddr
-from html import escape
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from nurture.crud.activity import record_activity
 from nurture.crud.contacts import get_contact
-from nurture.crud.messages import get_message, get_message_by_key, save_links
-from nurture.crud.suppressions import suppress
+from nurture.crud.messages import get_message, get_message_by_key
+from nurture.crud.suppressions import suppress_address
+from nurture.crud.unsubscribe import unsubscribe
 from nurture.db.base import utcnow
-from nurture.db.models import Contact, Message, SuppressionReason, Template
+from nurture.db.models import Message, SuppressionReason, Template
 from nurture.db.session import transaction
+from nurture.email import ledger
+from nurture.email.compose import compose
 from nurture.email.eligibility import ineligible_reason
-from nurture.email.outgoing import EmailProvider, OutgoingEmail, ProviderError, RecipientInactive, Rejected
+from nurture.email.outgoing import (
+    EmailProvider,
+    NotSent,
+    OutcomeUnknown,
+    OutgoingEmail,
+    ProviderError,
+    RecipientInactive,
+    Rejected,
+)
 from nurture.schemas.email import MessageStatus, SendRequest, SendResult, TemplateKind
 from nurture.settings import Settings
-from nurture.templates.render import Sender, TemplateRenderError, render_email
-from nurture.tracking.links import instrument, unsubscribe_headers, unsubscribe_url
+from nurture.templates.errors import TemplateRenderError
 
 log = logging.getLogger(__name__)
+# Time for database work around the provider calls an attempt's lease covers.
+LEASE_MARGIN = timedelta(seconds=15)
+# Postmark's reasons for an inactive recipient, as Nurture's suppression reasons.
+INACTIVE_REASONS = {
+    "HardBounce": SuppressionReason.HARD_BOUNCE,
+    "SpamComplaint": SuppressionReason.SPAM_COMPLAINT,
+}
 
 
 class SendDeferred(Exception):
-    """The provider failed transiently; the key stays reserved and a retry reconciles first."""
+    """Not finished for now (provider failure, another attempt in flight); retry later."""
 
     def __init__(self, error: ProviderError) -> None:
         super().__init__(error.reason)
@@ -41,23 +58,18 @@ class SendDeferred(Exception):
 
 
 @dataclass(frozen=True)
-class Reserved:
-    """A key reserved in the ledger, with the email to hand the provider."""
+class Attempt:
+    """This attempt's hold on a reserved key, and the email to hand the provider."""
 
     message_id: int
     email: OutgoingEmail
-    # True when an earlier attempt reserved it: it may already have been sent.
-    earlier_attempt: bool
+    claim: ledger.Claim
+    # An earlier attempt reserved the key (and may have left it held back or maybe sent).
+    earlier: bool
 
 
-def _result(message: Message) -> SendResult:
-    return SendResult(
-        message_id=message.id,
-        key=message.key,
-        status=message.status,
-        reason=message.reason,
-        provider_message_id=message.provider_message_id,
-    )
+def _failed(request: SendRequest, reason: str) -> SendResult:
+    return SendResult(message_id=None, key=request.key, status=MessageStatus.FAILED, reason=reason)
 
 
 def _outgoing(message: Message) -> OutgoingEmail:
@@ -74,11 +86,6 @@ def _outgoing(message: Message) -> OutgoingEmail:
     )
 
 
-def _sender(from_email: str) -> Sender:
-    name, address = parseaddr(from_email)
-    return Sender(name=name or None, email=address or from_email)
-
-
 class SendPipeline:
     """Sends one email per message key through one provider; built once per worker."""
 
@@ -88,210 +95,194 @@ class SendPipeline:
         self._sessions = sessions
         self._settings = settings
         self._provider = provider
+        # Covers a search and a send, each as long as the provider's timeouts let it be.
+        self._lease = timedelta(seconds=2 * provider.max_call_seconds) + LEASE_MARGIN
+        self._call = timedelta(seconds=provider.max_call_seconds) + LEASE_MARGIN
 
     def send(self, request: SendRequest) -> SendResult:
         """Send the email for this request once; raises SendDeferred when a retry should follow."""
-        reserved = self._reserve(request)
-        if isinstance(reserved, SendResult):
-            return reserved
-        if reserved.earlier_attempt:
-            found = self._provider.find_sent(reserved.email)
-            if found is not None:
-                log.info("Message %s was already accepted as %s; not sending again", request.key, found)
-                return self._mark_sent(reserved.message_id, found, reconciled=True)
+        attempt = self._begin(request)
+        if isinstance(attempt, SendResult):
+            return attempt
+        if attempt.earlier:
+            settled = self._settle_earlier(attempt)
+            if settled is not None:
+                return settled
         try:
-            provider_id = self._provider.send(reserved.email)
+            provider_id = self._provider.send(attempt.email)
         except RecipientInactive as exc:
-            return self._mark_inactive(reserved.message_id, exc)
+            return self._inactive(attempt.message_id, exc)
         except Rejected as exc:
-            return self._finish(reserved.message_id, MessageStatus.FAILED, exc.reason)
-        except ProviderError as exc:
-            self._note_attempt(reserved.message_id, exc)
+            return self._close(attempt.message_id, MessageStatus.FAILED, exc.reason, count=True)
+        except OutcomeUnknown as exc:
+            if not self._provider.can_search:
+                reason = f"{exc.reason}; the outcome is unknown and not resent, to avoid a duplicate"
+                return self._close(attempt.message_id, MessageStatus.FAILED, reason, count=True)
+            # Hold the key until the provider's search can be trusted to show the send.
+            hold = utcnow() + timedelta(seconds=self._settings.reconcile_delay)
+            self._release(attempt.message_id, exc, maybe_sent=True, hold_until=hold)
             raise SendDeferred(exc) from exc
-        return self._mark_sent(reserved.message_id, provider_id, reconciled=False)
+        except ProviderError as exc:
+            self._release(attempt.message_id, exc, maybe_sent=False, hold_until=None)
+            raise SendDeferred(exc) from exc
+        return self._mark_sent(attempt.message_id, provider_id, reconciled=False)
 
-    def _stream(self, kind: TemplateKind) -> str:
-        settings = self._settings
-        if kind == TemplateKind.MARKETING:
-            return settings.postmark_broadcast_stream
-        return settings.postmark_transactional_stream
+    def give_up(self, request: SendRequest, *, why: str) -> SendResult:
+        """Close a key that will not be retried any more: sent if the provider has it, else failed."""
+        attempt = self._begin(request)
+        if isinstance(attempt, SendResult):
+            return attempt
+        if attempt.claim.maybe_sent and self._provider.can_search:
+            found = self._provider.find_sent(attempt.email)
+            if found is not None:
+                return self._mark_sent(attempt.message_id, found, reconciled=True)
+        return self._close(attempt.message_id, MessageStatus.FAILED, f"gave up: {why}", count=False)
 
-    def _reserve(self, request: SendRequest) -> Reserved | SendResult:
-        """Find the key in the ledger, or decide and record what to do with it, in one transaction."""
+    def _begin(self, request: SendRequest) -> Attempt | SendResult:
+        """The key's final result, or this attempt's lease on it (reserving it if new)."""
+        owner = str(uuid.uuid4())
         try:
             with transaction(self._sessions) as session:
                 existing = get_message_by_key(session, key=request.key)
-                if existing is not None:
-                    if existing.status != MessageStatus.SENDING:
-                        return _result(existing)
-                    return Reserved(existing.id, _outgoing(existing), earlier_attempt=True)
-                return self._decide(session, request)
+                if existing is None:
+                    return self._reserve(session, request, owner=owner)
         except IntegrityError:
-            # Another run reserved the same key at the same moment; it sends, this one reports.
-            with self._sessions() as session:
-                raced = get_message_by_key(session, key=request.key)
-                if raced is None:
-                    raise
-                if raced.status == MessageStatus.SENDING:
-                    return Reserved(raced.id, _outgoing(raced), earlier_attempt=True)
-                return _result(raced)
+            pass  # another attempt reserved the key just now; it holds the lease
+        with transaction(self._sessions) as session:
+            existing = get_message_by_key(session, key=request.key)
+            assert existing is not None, "the key vanished from the ledger"
+            if existing.status != MessageStatus.SENDING:
+                return ledger.result_of(existing)
+            claim = ledger.claim(session, message_id=existing.id, owner=owner, until=utcnow() + self._lease)
+            if claim is None:
+                raise SendDeferred(NotSent(f"{request.key} is in flight or held for reconciliation"))
+            return Attempt(existing.id, _outgoing(existing), claim, earlier=True)
 
-    def _decide(self, session: Session, request: SendRequest) -> Reserved | SendResult:
+    def _reserve(self, session: Session, request: SendRequest, *, owner: str) -> Attempt | SendResult:
         contact = get_contact(session, contact_id=request.contact_id)
         if contact is None:
-            return SendResult(
-                message_id=None,
-                key=request.key,
-                status=MessageStatus.FAILED,
-                reason=f"contact {request.contact_id} does not exist",
-            )
+            return _failed(request, f"contact {request.contact_id} does not exist")
         template = session.get(Template, request.template_id)
         if template is None:
-            return SendResult(
-                message_id=None,
-                key=request.key,
-                status=MessageStatus.FAILED,
-                reason=f"template {request.template_id} does not exist",
-            )
+            return _failed(request, f"template {request.template_id} does not exist")
         kind = request.kind or template.kind
-        from_email = request.from_email or self._settings.email_from
+        settings = self._settings
+        streams = {
+            TemplateKind.MARKETING: settings.postmark_broadcast_stream,
+            TemplateKind.TRANSACTIONAL: settings.postmark_transactional_stream,
+        }
         message = Message(
             key=request.key,
             kind=kind,
             provider=self._provider.name,
-            stream=self._stream(kind),
+            stream=streams[kind],
             contact_id=contact.id,
             template_id=template.id,
             list_id=request.list_id,
             to_email=contact.email,
-            from_email=from_email,
+            from_email=request.from_email or settings.email_from,
             subject="",
             headers={},
             tag=request.tag,
             status=MessageStatus.SENDING,
             workflow_id=request.workflow_id,
+            lease_owner=owner,
+            lease_until=utcnow() + self._lease,
         )
         session.add(message)
         session.flush()  # the id goes into tracking and unsubscribe tokens
-
         reason = ineligible_reason(session, contact=contact, kind=kind, list_id=request.list_id)
         if reason is not None:
-            return self._close(session, message, MessageStatus.SUPPRESSED, reason)
+            return ledger.close(session, message, MessageStatus.SUPPRESSED, reason)
         try:
-            self._render(session, message, template=template, contact=contact, request=request)
+            compose(
+                session,
+                message=message,
+                template=template,
+                contact=contact,
+                request=request,
+                settings=settings,
+            )
         except TemplateRenderError as exc:
-            return self._close(session, message, MessageStatus.FAILED, f"template {template.id}: {exc}")
-        return Reserved(message.id, _outgoing(message), earlier_attempt=False)
+            return ledger.close(session, message, MessageStatus.FAILED, f"template {template.id}: {exc}")
+        claim = ledger.Claim(owner=owner, maybe_sent=False)
+        return Attempt(message.id, _outgoing(message), claim, earlier=False)
 
-    def _render(
-        self,
-        session: Session,
-        message: Message,
-        *,
-        template: Template,
-        contact: Contact,
-        request: SendRequest,
+    def _settle_earlier(self, attempt: Attempt) -> SendResult | None:
+        """Before sending a key an earlier attempt held: its send if it went out, or why not to send."""
+        if attempt.claim.maybe_sent:
+            if not self._provider.can_search:
+                reason = "an attempt stopped mid-send and the provider cannot be asked; not resent"
+                return self._close(attempt.message_id, MessageStatus.FAILED, reason, count=False)
+            found = self._provider.find_sent(attempt.email)
+            if found is not None:
+                log.info("Message %s was already accepted as %s; not sending again", attempt.email.key, found)
+                return self._mark_sent(attempt.message_id, found, reconciled=True)
+        with transaction(self._sessions) as session:
+            message = get_message(session, message_id=attempt.message_id)
+            assert message is not None
+            # Retries can go on for a day: the contact may have opted out since.
+            contact = get_contact(session, contact_id=message.contact_id) if message.contact_id else None
+            if contact is not None:
+                why_not = ineligible_reason(
+                    session, contact=contact, kind=message.kind, list_id=message.list_id
+                )
+                if why_not is not None:
+                    return ledger.close(session, message, MessageStatus.SUPPRESSED, why_not)
+            # The search and the checks took time: make sure the send still fits in the lease.
+            if not ledger.extend(
+                session, message_id=message.id, owner=attempt.claim.owner, until=utcnow() + self._call
+            ):
+                raise SendDeferred(NotSent(f"the lease on {message.key} ran out before sending"))
+        return None
+
+    def _inactive(self, message_id: int, error: RecipientInactive) -> SendResult:
+        with transaction(self._sessions) as session:
+            message = get_message(session, message_id=message_id)
+            assert message is not None
+            message.attempts += 1
+            reason = INACTIVE_REASONS.get(error.why or "")
+            if reason is None and message.kind == TemplateKind.TRANSACTIONAL:
+                # Suppressed by hand on the transactional stream, or for a reason Postmark did
+                # not give: keep transactional email from it too.
+                manual = error.why == "ManualSuppression"
+                reason = SuppressionReason.MANUAL if manual else SuppressionReason.HARD_BOUNCE
+            if reason is not None:
+                suppress_address(
+                    session,
+                    email=message.to_email,
+                    reason=reason,
+                    source="provider",
+                    details=f"{error.reason} (stream {message.stream}, {error.why or 'reason unknown'})",
+                    message_id=message.id,
+                )
+            else:
+                # Unsubscribed on the broadcast stream (or unknown there): no more marketing,
+                # but transactional email still goes.
+                contact = get_contact(session, contact_id=message.contact_id) if message.contact_id else None
+                if contact is not None:
+                    unsubscribe(session, contact=contact, list_id=None, source="postmark")
+            return ledger.close(session, message, MessageStatus.SUPPRESSED, error.reason)
+
+    def _close(self, message_id: int, status: MessageStatus, reason: str, *, count: bool) -> SendResult:
+        with transaction(self._sessions) as session:
+            message = get_message(session, message_id=message_id)
+            assert message is not None
+            message.attempts += 1 if count else 0
+            return ledger.close(session, message, status, reason)
+
+    def _release(
+        self, message_id: int, error: ProviderError, *, maybe_sent: bool, hold_until: datetime | None
     ) -> None:
-        settings = self._settings
-        extra: dict[str, str] = {}
-        headers: dict[str, str] = {}
-        if message.kind == TemplateKind.MARKETING:
-            link = unsubscribe_url(settings, message_id=message.id)
-            extra["unsubscribe_url"] = link
-            headers.update(unsubscribe_headers(link))
-        rendered = render_email(
-            session,
-            template=template,
-            contact=contact,
-            sender=_sender(message.from_email),
-            model=request.model,
-            extra=extra,
-        )
-        html = rendered.html
-        if "unsubscribe_url" in extra and extra["unsubscribe_url"] not in html:
-            # Marketing email always shows a visible way out, even if the template forgot it.
-            html = _with_unsubscribe_footer(html, extra["unsubscribe_url"])
-        text = rendered.text
-        if "unsubscribe_url" in extra and extra["unsubscribe_url"] not in text:
-            text = f"{text}\n\nUnsubscribe: {extra['unsubscribe_url']}\n"
-        tracked = instrument(html=html, text=text, message_id=message.id, settings=settings)
-        message.subject = rendered.subject
-        message.html_body = tracked.html
-        message.text_body = tracked.text
-        message.headers = headers
-        save_links(session, message=message, urls=tracked.urls)
-
-    def _close(self, session: Session, message: Message, status: MessageStatus, reason: str) -> SendResult:
-        message.status = status
-        message.reason = reason
-        event = "email.suppressed" if status == MessageStatus.SUPPRESSED else "email.failed"
-        if message.contact_id is not None:
-            record_activity(
-                session,
-                contact_id=message.contact_id,
-                type=event,
-                data={"message_id": message.id, "message_key": message.key, "reason": reason},
+        with transaction(self._sessions) as session:
+            message = get_message(session, message_id=message_id)
+            assert message is not None
+            ledger.release(
+                session, message, reason=error.reason, maybe_sent=maybe_sent, hold_until=hold_until
             )
-        session.flush()
-        return _result(message)
-
-    def _finish(self, message_id: int, status: MessageStatus, reason: str) -> SendResult:
-        with transaction(self._sessions) as session:
-            message = get_message(session, message_id=message_id)
-            assert message is not None
-            message.attempts += 1
-            return self._close(session, message, status, reason)
-
-    def _mark_inactive(self, message_id: int, error: RecipientInactive) -> SendResult:
-        with transaction(self._sessions) as session:
-            message = get_message(session, message_id=message_id)
-            assert message is not None
-            message.attempts += 1
-            suppress(
-                session,
-                email=message.to_email,
-                reason=SuppressionReason.HARD_BOUNCE,
-                source="provider",
-                details=f"{error.reason} (stream {message.stream})",
-                message_id=message.id,
-            )
-            return self._close(session, message, MessageStatus.SUPPRESSED, error.reason)
-
-    def _note_attempt(self, message_id: int, error: ProviderError) -> None:
-        with transaction(self._sessions) as session:
-            message = get_message(session, message_id=message_id)
-            assert message is not None
-            message.attempts += 1
-            message.reason = f"attempt {message.attempts}: {error.reason}"
 
     def _mark_sent(self, message_id: int, provider_id: str, *, reconciled: bool) -> SendResult:
         with transaction(self._sessions) as session:
             message = get_message(session, message_id=message_id)
             assert message is not None
-            message.status = MessageStatus.SENT
-            message.provider_message_id = provider_id
-            message.sent_at = utcnow()
-            message.reason = None
-            message.attempts += 0 if reconciled else 1
-            if message.contact_id is not None:
-                data: dict[str, object] = {
-                    "message_id": message.id,
-                    "message_key": message.key,
-                    "subject": message.subject,
-                    "template_id": message.template_id,
-                    "stream": message.stream,
-                }
-                if reconciled:
-                    data["reconciled"] = True
-                record_activity(session, contact_id=message.contact_id, type="email.sent", data=data)
-            session.flush()
-            return _result(message)
-
-
-def _with_unsubscribe_footer(html: str, url: str) -> str:
-    footer = (
-        '<p style="font-size:12px;color:#666">'
-        f'<a href="{escape(url)}" data-nurture-track="off">Unsubscribe</a></p>'
-    )
-    index = html.lower().rfind("</body>")
-    return html[:index] + footer + html[index:] if index >= 0 else html + footer
+            return ledger.mark_sent(session, message, provider_id=provider_id, reconciled=reconciled)

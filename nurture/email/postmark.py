@@ -2,6 +2,7 @@
 failures classified, and earlier sends found again by the message key in Metadata."""
 
 import threading
+from email.utils import parseaddr
 from typing import Any
 
 import requests
@@ -14,8 +15,8 @@ from nurture.schemas.email import METADATA_KEY
 # Postmark ErrorCodes that mean "this request will never succeed" (../shared/research/postmark.md 1.5).
 PERMANENT = {300, 400, 401, 402, 403, 409, 410, 411, 1101}
 INACTIVE_RECIPIENT = 406
-# Account-level problems (bad token, sending disabled) that an operator can fix: keep retrying.
-FIXABLE = {10, 405, 412, 413}
+# Connecting should be quick; an answer may take the whole timeout.
+CONNECT_TIMEOUT = 5.0
 
 
 def _status(exc: BaseException) -> int | None:
@@ -36,7 +37,8 @@ def classify(exc: Exception) -> Exception:
             return OutcomeUnknown(reason, code=code)
         if code in PERMANENT:
             return Rejected(reason, code=code)
-        # 429, 100 (maintenance), the fixable account errors and anything new: not sent, retry.
+        # 429, 100 (maintenance), account errors an operator can fix (10 bad token, 405 not allowed
+        # to send, 412/413 account pending) and anything new: not sent, so retry.
         return NotSent(reason, code=code)
     if isinstance(exc, requests.HTTPError):
         status = _status(exc)
@@ -47,9 +49,10 @@ def classify(exc: Exception) -> Exception:
         return NotSent(f"Postmark unreachable: {exc}")
     if isinstance(exc, requests.ConnectionError) and "Connection refused" in str(exc):
         return NotSent(f"Postmark unreachable: {exc}")
-    if isinstance(exc, requests.RequestException):
-        # A read timeout or a reset after the request went out: it may have been accepted.
-        return OutcomeUnknown(f"No answer from Postmark: {type(exc).__name__}: {exc}")
+    if isinstance(exc, requests.RequestException | KeyError | ValueError):
+        # A read timeout, a reset after the request went out, or an answer that is not Postmark's
+        # JSON (postmarker raises KeyError without an ErrorCode): it may have been accepted.
+        return OutcomeUnknown(f"No usable answer from Postmark: {type(exc).__name__}: {exc}")
     return exc
 
 
@@ -57,11 +60,14 @@ class PostmarkProvider:
     """Postmark through postmarker; safe to share between the worker's activity threads."""
 
     name = "postmark"
+    can_search = True
 
     def __init__(self, *, server_token: str, api_url: str, timeout: float) -> None:
         self._server_token = server_token
         self._api_url = api_url
-        self._timeout = timeout
+        # requests applies a (connect, read) pair per call; a bare number would apply to each.
+        self._timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
+        self.max_call_seconds = sum(self._timeout)
         # postmarker shares one requests.Session per client, and Sessions are not thread-safe.
         self._local = threading.local()
 
@@ -94,8 +100,26 @@ class PostmarkProvider:
                 TrackLinks="None",
             )
         except Exception as exc:
-            raise classify(exc) from exc
+            error = classify(exc)
+            if isinstance(error, RecipientInactive):
+                error.why = self._inactive_reason(email)
+            raise error from exc
         return str(response["MessageID"])
+
+    def _inactive_reason(self, email: OutgoingEmail) -> str | None:
+        """Why Postmark suppressed the recipient on this stream, from its suppression dump."""
+        stream = email.stream or "outbound"
+        address = parseaddr(email.to)[1] or email.to
+        try:
+            dump = self.client.call(
+                "GET", f"/message-streams/{stream}/suppressions/dump", EmailAddress=address
+            )
+        except Exception:
+            return None
+        for entry in dump.get("Suppressions") or []:
+            if str(entry.get("EmailAddress", "")).lower() == address.lower():
+                return str(entry.get("SuppressionReason") or "") or None
+        return None
 
     def find_sent(self, email: OutgoingEmail) -> str | None:
         """Search Postmark's outbound messages for this key (one metadata filter per query)."""

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.crud.contacts import get_contact_by_email
-from nurture.crud.engagement import CONTACT_STATUS, record_engagement
+from nurture.crud.engagement import record_engagement
 from nurture.crud.messages import get_message_by_key, get_message_by_provider_id
-from nurture.crud.suppressions import get_suppression, suppress, unsuppress
+from nurture.crud.suppressions import CONTACT_STATUS, get_suppression, suppress, unsuppress
 from nurture.crud.unsubscribe import unsubscribe
 from nurture.db.models import (
     Contact,

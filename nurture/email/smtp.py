@@ -51,17 +51,24 @@ def build_mime(email: OutgoingEmail) -> EmailMessage:
 
 
 class SmtpProvider:
-    """One SMTP account. It cannot search what it sent, so a resend after an unknown outcome
-    carries the same Message-ID, which mail clients (Gmail among them) show as one email."""
+    """One SMTP account. Its Message-ID is made from the key, so a reply threads to the send."""
 
     name = "smtp"
+    # Nothing to search: after an unknown outcome the pipeline records a failure, not a resend.
+    can_search = False
 
     def __init__(self, config: SmtpConfig) -> None:
         self._config = config
+        # aiosmtplib's timeout applies to each step: connect, login, and the message itself.
+        self.max_call_seconds = 3 * config.timeout
 
     def send(self, email: OutgoingEmail) -> str:
         """Submit the email; returns its Message-ID."""
-        message = build_mime(email)
+        try:
+            message = build_mime(email)
+        except ValueError as exc:
+            # A header with a line break, an address the email package cannot write.
+            raise Rejected(f"Cannot build the message: {exc}") from exc
         config = self._config
         try:
             # Activities run on worker threads with no event loop of their own.
@@ -91,6 +98,6 @@ class SmtpProvider:
         return str(message["Message-ID"])
 
     def find_sent(self, email: OutgoingEmail) -> str | None:
-        """SMTP keeps no searchable record; None, and the resend keeps the Message-ID."""
+        """SMTP keeps no searchable record of what it accepted."""
         del email
         return None

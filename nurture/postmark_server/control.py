@@ -1,4 +1,4 @@
-"""The control API under `/__local` (a prefix Postmark never uses): messages, events, faults, webhooks."""
+"""The control API under `/__local` (a prefix Postmark never uses): messages, events, faults, settings."""
 
 import json
 from typing import Any
@@ -12,10 +12,11 @@ from nurture.postmark_server.errors import PostmarkError
 from nurture.postmark_server.faults import parse_fault
 from nurture.postmark_server.search import message_filter
 from nurture.postmark_server.sending import state_of
-from nurture.postmark_server.state import webhook_config
+from nurture.postmark_server.state import check_search_lag, webhook_config
 from nurture.postmark_server.webhooks import EVENT_TYPES
 
 PREFIX = "/__local"
+SETTINGS = ("search_lag",)
 
 
 def _problem(status: int, detail: str) -> JSONResponse:
@@ -126,8 +127,25 @@ async def webhooks(request: Request) -> Response:
     return JSONResponse(state.webhooks.as_json())
 
 
+async def settings(request: Request) -> Response:
+    """`GET` and `PUT /__local/settings` `{"search_lag"}`: server-wide behaviour; omitted keys stay."""
+    state = state_of(request)
+    if request.method == "PUT":
+        try:
+            data = await _json_object(request)
+            unknown = sorted(set(data) - set(SETTINGS))
+            if unknown:
+                raise ValueError(f"{', '.join(unknown)}: unknown setting (known: {', '.join(SETTINGS)})")
+            # Every value is checked before any is applied, so a bad body changes nothing.
+            lag = check_search_lag(data["search_lag"]) if "search_lag" in data else state.search_lag
+        except ValueError as exc:
+            return _problem(422, str(exc))
+        state.set_search_lag(lag)
+    return JSONResponse({"search_lag": state.search_lag})
+
+
 async def reset(request: Request) -> Response:
-    """`POST /__local/reset`: no messages, suppressions, templates or faults; webhooks as started."""
+    """`POST /__local/reset`: no messages, suppressions, templates, faults; webhooks, settings as started."""
     state_of(request).reset()
     return JSONResponse({"reset": True})
 
@@ -140,5 +158,6 @@ routes = [
     Route(f"{PREFIX}/messages/{{message_id}}/events", fire_event, methods=["POST"]),
     Route(f"{PREFIX}/faults", faults, methods=["GET", "POST", "DELETE"]),
     Route(f"{PREFIX}/webhooks", webhooks, methods=["GET", "PUT"]),
+    Route(f"{PREFIX}/settings", settings, methods=["GET", "PUT"]),
     Route(f"{PREFIX}/reset", reset, methods=["POST"]),
 ]

@@ -54,8 +54,16 @@ class RunningServer:
         """Send webhooks to `url` from now on (until the next reset)."""
         self.state.configure_webhooks(WebhookConfig(url, auth, auto_delivery, delay))
 
+    def set_search_lag(self, seconds: float) -> None:
+        """Keep messages out of search and details until `seconds` after acceptance (until the next reset).
+
+        Raises:
+            ValueError: `seconds` is not a non-negative number.
+        """
+        self.state.set_search_lag(seconds)
+
     def reset(self, *, server_token: str | None = None) -> None:
-        """Forget messages, suppressions, templates and faults; webhooks as started; maybe a new token."""
+        """Forget messages, suppressions, templates, faults; webhooks, lag as started; maybe a new token."""
         self.state.reset(server_token=server_token)
 
     def stop(self) -> None:
@@ -75,6 +83,7 @@ def _config(
     server_id: int,
     data_file: Path | None,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
+    search_lag: float = 0.0,
 ) -> ServerConfig:
     return ServerConfig(
         server_token=server_token,
@@ -83,6 +92,7 @@ def _config(
         server_id=server_id,
         data_file=data_file,
         webhook_transport=webhook_transport,
+        search_lag=search_lag,
     )
 
 
@@ -99,6 +109,7 @@ def run_in_thread(
     server_id: int = 1,
     data_file: Path | None = None,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
+    search_lag: float = 0.0,
     startup_timeout: float = 10.0,
 ) -> RunningServer:
     """Start the server in a daemon thread and return once it accepts connections.
@@ -115,10 +126,13 @@ def run_in_thread(
         server_id: the ServerID in webhooks.
         data_file: keep state in this JSON file across restarts; None keeps it in memory only.
         webhook_transport: an httpx transport for webhooks, e.g. `httpx.ASGITransport(app=...)`.
+        search_lag: seconds after acceptance before a message shows in `GET /messages/outbound` and
+            its details (Postmark's indexing lag); 0 shows it at once.
         startup_timeout: seconds to wait for the server to come up.
 
     Raises:
         RuntimeError: the server did not come up in time.
+        ValueError: `search_lag` is not a non-negative number.
     """
     config = _config(
         server_token=server_token,
@@ -130,6 +144,7 @@ def run_in_thread(
         server_id=server_id,
         data_file=data_file,
         webhook_transport=webhook_transport,
+        search_lag=search_lag,
     )
     state = ServerState(config)
     # Bound here so that port 0 resolves before the thread starts and the URL is known.
@@ -164,6 +179,7 @@ def serve(
     delivery_delay: float = 0.5,
     message_streams: frozenset[str] | None = DEFAULT_STREAMS,
     data_file: Path | None = None,
+    search_lag: float = 0.0,
 ) -> None:
     """Serve in the foreground until interrupted (arguments as for `run_in_thread`)."""
     config = _config(
@@ -175,5 +191,6 @@ def serve(
         message_streams=message_streams,
         server_id=1,
         data_file=data_file,
+        search_lag=search_lag,
     )
     uvicorn.run(create_app(config), host=host, port=port, log_level="info", timeout_graceful_shutdown=2)

@@ -1,12 +1,13 @@
 """The Messages API: `GET /messages/outbound` (search) and `GET /messages/outbound/{id}/details`."""
 
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from nurture.postmark_server.clock import parse_search_date
+from nurture.postmark_server.clock import now, parse_search_date
 from nurture.postmark_server.errors import INVALID_REQUEST, MESSAGE_NOT_FOUND, PostmarkError
 from nurture.postmark_server.sending import state_of
 from nurture.postmark_server.store import StoredMessage
@@ -27,6 +28,19 @@ def _integer(params: Mapping[str, str], name: str) -> int:
     if number < 0:
         raise PostmarkError(INVALID_REQUEST, f"The '{name}' query parameter must not be negative.")
     return number
+
+
+def indexed(lag: float) -> Callable[[StoredMessage], bool]:
+    """The predicate for messages the Messages API shows: those accepted at least `lag` seconds ago.
+
+    Postmark indexes accepted messages for search after a while; until then search misses them and
+    their details answer 701, though they were received (the local inbox shows them at once).
+    """
+    if lag <= 0:
+        # Not a comparison with now(): a wall clock stepped back must not hide anything.
+        return lambda _: True
+    cutoff = now() - timedelta(seconds=lag)
+    return lambda message: message.received_at <= cutoff
 
 
 def message_filter(params: Mapping[str, str]) -> Callable[[StoredMessage], bool]:
@@ -85,22 +99,28 @@ def message_filter(params: Mapping[str, str]) -> Callable[[StoredMessage], bool]
 
 
 async def outbound(request: Request) -> JSONResponse:
-    """`GET /messages/outbound`: `{"TotalCount", "Messages"}`, newest first."""
+    """`GET /messages/outbound`: `{"TotalCount", "Messages"}`, newest first, indexed messages only."""
     params = request.query_params
     count, offset = _integer(params, "count"), _integer(params, "offset")
     if count > MAX_COUNT:
         raise PostmarkError(INVALID_REQUEST, f"The 'count' query parameter must be at most {MAX_COUNT}.")
     if count + offset > MAX_WINDOW:
         raise PostmarkError(INVALID_REQUEST, f"'count' plus 'offset' must be at most {MAX_WINDOW}.")
-    found = state_of(request).store.messages(message_filter(params))
+    where, state = message_filter(params), state_of(request)
+    visible = indexed(state.search_lag)
+    found = state.store.messages(lambda m: visible(m) and where(m))
     page = found[offset : offset + count]
     return JSONResponse({"TotalCount": len(found), "Messages": [m.summary() for m in page]})
 
 
 async def details(request: Request) -> JSONResponse:
-    """`GET /messages/outbound/{id}/details`: the message with bodies and events; 701 when unknown."""
-    message = state_of(request).store.get(request.path_params["message_id"])
-    if message is None:
+    """`GET /messages/outbound/{id}/details`: the message with bodies and events.
+
+    Answers 701 for an unknown MessageID and for a message not yet indexed (see `indexed`).
+    """
+    state = state_of(request)
+    message = state.store.get(request.path_params["message_id"])
+    if message is None or not indexed(state.search_lag)(message):
         raise PostmarkError(MESSAGE_NOT_FOUND, "This message was not found.")
     return JSONResponse(message.details())
 

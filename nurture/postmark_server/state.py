@@ -58,6 +58,7 @@ class ServerConfig:
         server_id: the ServerID in webhooks.
         data_file: a JSON file that keeps messages, suppressions and templates across restarts.
         webhook_transport: an httpx transport for webhooks (e.g. ASGITransport to an app in a test).
+        search_lag: seconds an accepted message stays out of the Messages API, as Postmark's indexing lag.
     """
 
     server_token: str
@@ -66,6 +67,18 @@ class ServerConfig:
     server_id: int = 1
     data_file: Path | None = None
     webhook_transport: httpx.AsyncBaseTransport | None = None
+    search_lag: float = 0.0
+
+
+def check_search_lag(seconds: Any) -> float:
+    """A valid `search_lag` as a float.
+
+    Raises:
+        ValueError: not a non-negative number, with a message naming `search_lag`.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < float("inf"):
+        raise ValueError("search_lag: must be a non-negative number of seconds")
+    return float(seconds)
 
 
 class ServerState:
@@ -78,6 +91,7 @@ class ServerState:
         self._lock = threading.Lock()
         self._token = config.server_token
         self._webhooks = config.webhooks
+        self._search_lag = check_search_lag(config.search_lag)
         # Bumped by reset(): events scheduled before it are dropped instead of leaking into what follows.
         self._generation = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -99,11 +113,28 @@ class ServerState:
         with self._lock:
             self._webhooks = config
 
+    @property
+    def search_lag(self) -> float:
+        """Seconds after acceptance before a message shows in `GET /messages/outbound` and its details."""
+        with self._lock:
+            return self._search_lag
+
+    def set_search_lag(self, seconds: float) -> None:
+        """Change the search lag; it applies at once to every message, already accepted or not.
+
+        Raises:
+            ValueError: `seconds` is not a non-negative number.
+        """
+        lag = check_search_lag(seconds)
+        with self._lock:
+            self._search_lag = lag
+
     def reset(self, *, server_token: str | None = None) -> None:
-        """Back to a fresh start: no messages, suppressions, templates or faults; initial webhooks."""
+        """Back to a fresh start: no messages, suppressions, templates or faults; webhooks, lag as started."""
         with self._lock:
             self._generation += 1
             self._webhooks = self.config.webhooks
+            self._search_lag = self.config.search_lag
             if server_token is not None:
                 self._token = server_token
         self.store.clear()

@@ -65,6 +65,13 @@ class SendRequest(BaseModel):
     workflow_id: str | None = None
 
 
+class GiveUp(BaseModel):
+    """Stop trying to send a key, and why (shown as the message's failure reason)."""
+
+    request: SendRequest
+    why: str
+
+
 class SendResult(BaseModel):
     """What became of a send: sent, suppressed (with why) or failed (with why)."""
 

@@ -27,7 +27,14 @@ from nurture.db.session import session_factory, transaction
 from nurture.postmark_server import RunningServer
 from nurture.schemas.email import METADATA_KEY, TemplateKind
 from nurture.settings import Settings
-from workers.registration import ACTIVITY_THREADS, WorkerDeps, build_email_worker, build_worker
+from tests.workflows.histories import record
+from workers.registration import (
+    ACTIVITY_THREADS,
+    EMAIL_CONCURRENCY,
+    WorkerDeps,
+    build_email_worker,
+    build_worker,
+)
 
 
 @dataclass
@@ -66,6 +73,7 @@ def stack(
             "postmark_api_url": postmark_server.url + "/",
             "postmark_server_token": postmark_server.server_token,
             "postmark_timeout": 2.0,
+            "reconcile_delay": 1.0,
             "task_queue": f"test-{run}",
             "email_task_queue": f"test-email-{run}",
         }
@@ -90,10 +98,13 @@ def stack(
 @pytest.fixture
 async def worker(stack: Stack, dev_server: WorkflowEnvironment) -> AsyncIterator[None]:
     deps = WorkerDeps(settings=stack.settings)
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+    with (
+        ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor,
+        ThreadPoolExecutor(max_workers=EMAIL_CONCURRENCY) as sends,
+    ):
         main = build_worker(dev_server.client, deps, executor=executor, task_queue=stack.settings.task_queue)
         email = build_email_worker(
-            dev_server.client, deps, executor=executor, task_queue=stack.settings.email_task_queue
+            dev_server.client, deps, executor=sends, task_queue=stack.settings.email_task_queue
         )
         async with main, email:
             yield
@@ -121,6 +132,7 @@ async def test_a_message_is_sent_once_per_key_and_visible_as_a_run(
     assert again.status_code == 200 and again.json()["status"] == "sent"
     assert len(stack.arrived(key)) == 1
 
+    await record(dev_server.client, workflow_id=f"message:{key}", name="message_sent")
     runs = [r async for r in dev_server.client.list_workflows(f"WorkflowId = 'message:{key}'")]
     assert [r.search_attributes.get("NurtureKind") for r in runs] == [["message"]]
 
@@ -154,7 +166,8 @@ def _worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         NURTURE_TEMPORAL_ADDRESS=settings.temporal_address,
         NURTURE_POSTMARK_API_URL=settings.postmark_api_url,
         NURTURE_POSTMARK_SERVER_TOKEN=settings.postmark_server_token,
-        NURTURE_POSTMARK_TIMEOUT="20",
+        # Its lease (two calls of 5 + 5 s, plus a margin) runs out soon after Temporal's 30 s timeout.
+        NURTURE_POSTMARK_TIMEOUT="5",
         NURTURE_TASK_QUEUE=settings.task_queue,
         NURTURE_EMAIL_TASK_QUEUE=settings.email_task_queue,
     )

@@ -45,6 +45,14 @@ class Message(Timestamps, Base):
     workflow_id: Mapped[str | None] = mapped_column(String(255))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # While `sending`: the attempt that may call the provider (None: none), and until when. No
+    # other attempt touches the provider before `lease_until`, which also holds a key back after
+    # an unknown outcome until the provider's search can be trusted to show the send.
+    lease_owner: Mapped[str | None] = mapped_column(String(36))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An attempt ended without knowing whether the provider accepted the email (a timeout, a
+    # 500, a crash): before any further send the provider must be asked.
+    maybe_sent: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class MessageLink(Base):

@@ -1,10 +1,11 @@
 """The send pipeline against the real database and the local Postmark-compatible server:
 what arrives, what the ledger says, and exactly-once under every failure Postmark can give."""
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -79,6 +80,8 @@ def world(settings: Settings, postmark_server: RunningServer) -> Iterator[World]
             "postmark_api_url": postmark_server.url + "/",
             "postmark_server_token": postmark_server.server_token,
             "public_url": "https://nurture.example.com",
+            # The local server's search is never behind; tests of the lag set their own delay.
+            "reconcile_delay": 0.0,
         }
     )
     with transaction(session_factory(settings.resolved_database_url)) as session:
@@ -203,14 +206,29 @@ def test_transactional_ignores_marketing_opt_outs_but_not_hard_bounces(world: Wo
     assert world.arrived("reset:3") == []
 
 
-def test_postmark_406_suppresses_the_contact_and_is_not_retried(world: World) -> None:
+def _postmark_suppresses(world: World, *, stream: str, reason: str) -> None:
     # Postmark keeps its own per-stream suppressions; Nurture hears of them as a 406 on send.
-    httpx.post(
-        f"{world.postmark.url}/message-streams/broadcast/suppressions",
-        headers={"X-Postmark-Server-Token": world.postmark.server_token},
-        json={"Suppressions": [{"EmailAddress": "ada@example.com"}]},
-    ).raise_for_status()
+    world.postmark.state.store.suppress(stream, "ada@example.com", reason=reason, origin="Recipient")
 
+
+def _contact(world: World) -> Contact:
+    with session_factory(world.settings.resolved_database_url)() as session:
+        contact = session.get(Contact, world.contact_id)
+        assert contact is not None
+        return contact
+
+
+@pytest.mark.parametrize(
+    ("reason", "suppression", "status"),
+    [
+        ("HardBounce", SuppressionReason.HARD_BOUNCE, ContactStatus.BOUNCED),
+        ("SpamComplaint", SuppressionReason.SPAM_COMPLAINT, ContactStatus.COMPLAINED),
+    ],
+)
+def test_postmark_406_suppresses_for_the_reason_postmark_gives_and_is_not_retried(
+    world: World, reason: str, suppression: SuppressionReason, status: ContactStatus
+) -> None:
+    _postmark_suppresses(world, stream="broadcast", reason=reason)
     result = world.pipeline.send(
         SendRequest(
             key="offer:406", template_id=world.marketing_id, contact_id=world.contact_id, model={"offer": "x"}
@@ -219,8 +237,18 @@ def test_postmark_406_suppresses_the_contact_and_is_not_retried(world: World) ->
     assert result.status == MessageStatus.SUPPRESSED
     assert "[406]" in (result.reason or "") and "inactive" in (result.reason or "")
     with session_factory(world.settings.resolved_database_url)() as session:
-        suppression = get_suppression(session, email="ada@example.com")
-        assert suppression is not None and suppression.source == "provider"
+        row = get_suppression(session, email="ada@example.com")
+        assert row is not None and row.source == "provider" and row.reason == suppression
+    assert _contact(world).status == status
+
+
+def test_an_unsubscribe_on_the_broadcast_stream_stops_marketing_but_not_transactional(world: World) -> None:
+    _postmark_suppresses(world, stream="broadcast", reason="ManualSuppression")
+    assert world.send("offer:406", list_id=world.list_id) == MessageStatus.SUPPRESSED
+    assert _contact(world).status == ContactStatus.UNSUBSCRIBED
+    with session_factory(world.settings.resolved_database_url)() as session:
+        assert get_suppression(session, email="ada@example.com") is None
+    assert world.send("reset:after-406", template_id=world.transactional_id) == MessageStatus.SENT
 
 
 def test_an_invalid_request_fails_with_postmarks_message(world: World) -> None:
@@ -284,3 +312,86 @@ def test_a_refused_send_is_retried_and_arrives_once(world: World, fault: str) ->
     assert world.pipeline.send(request).status == MessageStatus.SENT
     assert len(world.arrived(request.key)) == 1
     assert world.message(request.key).attempts == 2
+
+
+def test_two_attempts_at_once_send_once(world: World) -> None:
+    # The first attempt is slow to get an answer; Temporal may start a second one meanwhile.
+    world.postmark.add_fault("delay", seconds=2)
+    request = SendRequest(
+        key="offer:overlap", template_id=world.marketing_id, contact_id=world.contact_id, model={"offer": "x"}
+    )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(world.pipeline.send, request)
+        time.sleep(0.5)
+        with pytest.raises(SendDeferred, match="in flight"):
+            _pipeline(world.settings).send(request)
+        assert first.result(timeout=10).status == MessageStatus.SENT
+    assert len(world.arrived("offer:overlap")) == 1
+
+
+def test_a_retry_does_not_send_to_a_contact_who_opted_out_meanwhile(world: World) -> None:
+    world.postmark.add_fault("429")
+    request = SendRequest(
+        key="offer:optout",
+        template_id=world.marketing_id,
+        contact_id=world.contact_id,
+        list_id=world.list_id,
+        model={"offer": "x"},
+    )
+    with pytest.raises(SendDeferred):
+        world.pipeline.send(request)
+    with transaction(session_factory(world.settings.resolved_database_url)) as session:
+        set_subscription(
+            session,
+            list_id=world.list_id,
+            contact_id=world.contact_id,
+            status=SubscriptionStatus.UNSUBSCRIBED,
+        )
+    result = world.pipeline.send(request)
+    assert result.status == MessageStatus.SUPPRESSED and "not subscribed" in (result.reason or "")
+    assert world.arrived("offer:optout") == []
+
+
+def test_giving_up_closes_the_key_sent_if_postmark_has_it_else_failed(world: World) -> None:
+    found = SendRequest(
+        key="offer:give-up-1",
+        template_id=world.marketing_id,
+        contact_id=world.contact_id,
+        model={"offer": "x"},
+    )
+    world.postmark.add_fault("accept_then_500")
+    with pytest.raises(SendDeferred):
+        world.pipeline.send(found)
+    assert world.pipeline.give_up(found, why="deadline").status == MessageStatus.SENT
+
+    lost = found.model_copy(update={"key": "offer:give-up-2"})
+    world.postmark.add_fault("503")
+    with pytest.raises(SendDeferred):
+        world.pipeline.send(lost)
+    result = world.pipeline.give_up(lost, why="out of time after 1 day")
+    assert result.status == MessageStatus.FAILED and result.reason == "gave up: out of time after 1 day"
+    assert world.arrived("offer:give-up-2") == []
+    # Closed for good: the same key later does not send either.
+    assert world.send("offer:give-up-2") == MessageStatus.FAILED
+    assert world.arrived("offer:give-up-2") == []
+
+
+def test_after_an_unknown_outcome_the_search_waits_for_postmark_to_index_the_send(world: World) -> None:
+    # Postmark shows a new message in search only after a lag; searching before it would find
+    # nothing and send a duplicate. The key is held back for the reconcile delay instead.
+    world.postmark.set_search_lag(1.5)
+    settings = world.settings.model_copy(update={"reconcile_delay": 2.0})
+    pipeline = _pipeline(settings)
+    world.postmark.add_fault("accept_then_500")
+    request = SendRequest(
+        key="offer:lag", template_id=world.marketing_id, contact_id=world.contact_id, model={"offer": "x"}
+    )
+    with pytest.raises(SendDeferred):
+        pipeline.send(request)
+    with pytest.raises(SendDeferred, match="held for reconciliation"):
+        pipeline.send(request)  # a retry within the delay does not touch Postmark
+    time.sleep(2.1)
+    result = pipeline.send(request)
+    assert result.status == MessageStatus.SENT
+    [email] = world.arrived("offer:lag")
+    assert result.provider_message_id == email["MessageID"]

@@ -97,6 +97,9 @@ def upgrade() -> None:
         sa.Column("workflow_id", sa.String(length=255), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("sent_at", nurture.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_owner", sa.String(length=36), nullable=True),
+        sa.Column("lease_until", nurture.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("maybe_sent", sa.Boolean(), nullable=False),
         sa.Column("created_at", nurture.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", nurture.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,81 @@
+"""Compose the email a message key sends: render its template, add unsubscribe and tracking."""
+
+import re
+from email.utils import parseaddr
+from html import escape
+
+from sqlalchemy.orm import Session
+
+from nurture.crud.messages import save_links
+from nurture.db.models import Contact, Message, Template
+from nurture.schemas.email import SendRequest, TemplateKind
+from nurture.settings import Settings
+from nurture.templates.render import Sender, render_email
+from nurture.tracking.links import instrument, unsubscribe_headers, unsubscribe_url
+
+
+def sender_of(from_email: str) -> Sender:
+    """The `sender` a template sees for a From address such as `Ada <ada@example.com>`."""
+    name, address = parseaddr(from_email)
+    return Sender(name=name or None, email=address or from_email)
+
+
+def _links_to(html: str, url: str) -> bool:
+    # A real link to it, not the URL sitting in a comment or in text.
+    return (
+        re.search(r"""href\s*=\s*["']""" + re.escape(escape(url)), html) is not None
+        or re.search(r"""href\s*=\s*["']""" + re.escape(url), html) is not None
+    )
+
+
+def _with_unsubscribe_footer(html: str, url: str) -> str:
+    footer = (
+        '<p style="font-size:12px;color:#666">'
+        f'<a href="{escape(url)}" data-nurture-track="off">Unsubscribe</a></p>'
+    )
+    index = html.lower().rfind("</body>")
+    return html[:index] + footer + html[index:] if index >= 0 else html + footer
+
+
+def compose(
+    session: Session,
+    *,
+    message: Message,
+    template: Template,
+    contact: Contact,
+    request: SendRequest,
+    settings: Settings,
+) -> None:
+    """Fill in the message's subject, bodies, headers and links (it must have its id already).
+
+    Raises:
+        TemplateRenderError: the template cannot be rendered for this contact and model.
+    """
+    extra: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    if message.kind == TemplateKind.MARKETING:
+        link = unsubscribe_url(settings, message_id=message.id)
+        extra["unsubscribe_url"] = link
+        headers.update(unsubscribe_headers(link))
+    rendered = render_email(
+        session,
+        template=template,
+        contact=contact,
+        sender=sender_of(message.from_email),
+        model=request.model,
+        extra=extra,
+    )
+    html, text = rendered.html, rendered.text
+    if "unsubscribe_url" in extra:
+        # Marketing email always shows a visible way out, even if the template forgot it.
+        link = extra["unsubscribe_url"]
+        if not _links_to(html, link):
+            html = _with_unsubscribe_footer(html, link)
+        if link not in text:
+            text = f"{text}\n\nUnsubscribe: {link}\n"
+    tracked = instrument(html=html, text=text, message_id=message.id, settings=settings)
+    message.subject = rendered.subject
+    message.html_body = tracked.html
+    message.text_body = tracked.text
+    message.headers = headers
+    save_links(session, message=message, urls=tracked.urls)
