@@ -40,6 +40,8 @@ def busy_ports(settings: Settings) -> list[str]:
     busy = []
     for port, what, variable in wanted:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As the servers themselves do: connections of the last run in TIME_WAIT do not count.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:

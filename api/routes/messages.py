@@ -5,14 +5,14 @@ import contextlib
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import SessionDep, SettingsDep, get_temporal
 from api.errors import invalid, not_found
 from api.pagination import Page, PageParams, page_params, paginate
 from api.params import IdPath, IdQuery
@@ -67,14 +67,16 @@ def _read_by_key(session: Session, key: str) -> MessagePublic | None:
 async def send_message(
     session: SessionDep,
     settings: SettingsDep,
-    temporal: TemporalDep,
     body: MessageCreate,
+    request: Request,
     response: Response,
     wait: Annotated[bool, Query(description="Wait (up to 30 s) until the worker has sent it")] = False,
 ) -> MessageAccepted:
     """Send a template to a contact, durably and once per key; 200 if the key was used before."""
     # Database work runs on the thread pool: a SQLite lock wait must not stall the event loop.
     await run_in_threadpool(_check_references, session, body)
+    # Only now: bad input is named even while Temporal is down.
+    temporal = await get_temporal(request)
     key = body.key or f"api-{uuid.uuid4()}"
     workflow_id = workflow_id_for(key)
     request = SendRequest(

@@ -61,7 +61,11 @@ def read_suppression(suppression: SuppressionDep) -> SuppressionPublic:
 
 @router.delete("/{email}", status_code=204)
 def delete_suppression(session: SessionDep, suppression: SuppressionDep) -> Response:
-    """Remove an address from the list so it can be emailed again."""
-    crud.unsuppress(session, suppression=suppression)
+    """Remove an address from the list so it can be emailed again.
+
+    A contact the suppression made `bounced` or `complained` is active again; an unsubscribed
+    contact stays unsubscribed.
+    """
+    crud.lift_suppression(session, suppression=suppression, source="api")
     session.commit()
     return Response(status_code=204)

@@ -6,14 +6,11 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints
 
 from nurture.schemas.email import EngagementType, MessageStatus, TemplateKind
-from nurture.schemas.fields import Id, Input, Output
+from nurture.schemas.fields import FromAddress, Id, Input, Output
 
 # Keys become workflow ids (`message:{key}`), which operators read and must never hold personal
 # data: no @, so no email address; printable, no spaces.
 MessageKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,200}$")]
-
-
-FromAddress = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=400)]
 
 
 class MessageCreate(Input):
@@ -26,9 +23,7 @@ class MessageCreate(Input):
     )
     model: dict[str, Any] = Field(default_factory=dict, description="Variables for the template: `model.x`")
     list_id: Id | None = Field(default=None, description="Marketing only: the list it is sent for")
-    from_email: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=400)] | None
-    ) = None
+    from_email: FromAddress | None = Field(default=None, description="`Name <address>`; the default sender")
     tag: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
 
 

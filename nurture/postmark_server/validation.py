@@ -86,6 +86,9 @@ def parse_addresses(name: str, value: str | None) -> list[Address]:
     """
     if not value or not value.strip():
         return []
+    if "\r" in value or "\n" in value:
+        # Header injection: Postmark refuses a line break in an address field.
+        raise _invalid(f"Error parsing '{name}': line breaks are not allowed in an address.")
     addresses = []
     for display, address in getaddresses([value]):
         if "@" not in address:
@@ -109,6 +112,8 @@ def _headers(value: Any) -> list[dict[str, str]]:
         header_value = item.get("Value")
         if header_value is not None and not isinstance(header_value, str):
             raise _invalid(f"Invalid 'Headers' value: the value of '{item['Name']}' must be a string.")
+        if any(c in item["Name"] + (header_value or "") for c in "\r\n"):
+            raise _invalid(f"Invalid 'Headers' value: '{item['Name']}' contains a line break.")
         headers.append({"Name": item["Name"], "Value": header_value or ""})
     return headers
 

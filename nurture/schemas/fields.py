@@ -5,9 +5,11 @@ import math
 import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta
+from email.utils import formataddr, parseaddr
 from functools import lru_cache
 from typing import Annotated, Any
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -113,6 +115,25 @@ def _not_in_future(value: datetime) -> datetime:
 PastTime = Annotated[AwareDatetime, AfterValidator(_not_in_future)]
 
 Email = Annotated[EmailStr, AfterValidator(str.lower)]
+
+
+def _check_from_address(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError("may not contain a line break")
+    name, address = parseaddr(value)
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"'{value}' is not an address such as 'Ada <ada@example.com>': {exc}") from None
+    return formataddr((name, address)) if name else address
+
+
+# A sender as a mail header writes it: `Ada Lovelace <ada@example.com>` or a bare address.
+FromAddress = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=400),
+    AfterValidator(_check_from_address),
+]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 CustomFields = Annotated[dict[str, Any], AfterValidator(_check_custom_fields)]

@@ -147,3 +147,21 @@ def test_the_hard_bounce_test_address_is_accepted_then_becomes_inactive(
     assert refused.value.error_code == 406
     [message] = postmark_server.messages()
     assert [e["Type"] for e in message["MessageEvents"]] == ["Bounced"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"From": "Evil <x@evil.example>\r\nBcc: y@z.com"},
+        {"To": "a@example.com\nBcc: y@z.com"},
+        {"Headers": [{"Name": "X-Note", "Value": "a\r\nBcc: y@z.com"}]},
+    ],
+)
+def test_a_line_break_in_an_address_or_header_is_refused_and_nothing_stored(
+    postmark_server: RunningServer, change: dict[str, Any]
+) -> None:
+    response = _post(postmark_server, "/email", json=GOOD | change)
+    assert response.status_code == 422 and response.json()["ErrorCode"] == 300
+    assert "line break" in response.json()["Message"]
+    assert postmark_server.messages() == []
+    assert httpx.get(f"{postmark_server.url}/__local/messages").status_code == 200
