@@ -7,6 +7,7 @@ from api.body_limit import BodyLimit
 from api.deps import require_api_key
 from api.routes import (
     accounts,
+    automations,
     contact_import,
     contacts,
     deals,
@@ -42,6 +43,7 @@ PROTECTED_ROUTERS = [
     partials.router,
     messages.router,
     suppressions.router,
+    automations.router,
 ]
 
 # Health; tracking and unsubscribe (signed tokens); webhooks (HTTP basic auth).

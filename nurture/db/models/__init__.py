@@ -2,6 +2,14 @@
 
 from nurture.db.models.activity import ActivityEvent
 from nurture.db.models.api_keys import ApiKey
+from nurture.db.models.automations import (
+    Automation,
+    AutomationRun,
+    AutomationStatus,
+    AutomationVersion,
+    ContactEvent,
+    RunStatus,
+)
 from nurture.db.models.companies import Account, Deal, DealContact
 from nurture.db.models.contacts import Contact, ContactStatus, ContactTag, Tag
 from nurture.db.models.lists import ListSubscription, MailingList, SubscriptionStatus
@@ -14,8 +22,13 @@ __all__ = [
     "Account",
     "ActivityEvent",
     "ApiKey",
+    "Automation",
+    "AutomationRun",
+    "AutomationStatus",
+    "AutomationVersion",
     "Contact",
     "ContactStatus",
+    "ContactEvent",
     "ContactTag",
     "Deal",
     "DealContact",
@@ -27,6 +40,7 @@ __all__ = [
     "MessageLink",
     "MessageStatus",
     "Partial",
+    "RunStatus",
     "SubscriptionStatus",
     "Suppression",
     "SuppressionReason",

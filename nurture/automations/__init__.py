@@ -1,0 +1,1 @@
+"""Automations: the definition language, its validation, and what runs and triggers share."""
