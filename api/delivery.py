@@ -17,14 +17,18 @@ DELIVER_TIMEOUT = 2.0
 
 
 def client_ip(request: Request) -> str | None:
-    """The caller's address: the first X-Forwarded-For hop if it is an address, else the peer's."""
-    forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
-    for candidate in (forwarded, request.client.host if request.client else ""):
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            continue
-    return None
+    """The address of the peer that sent the request, for machine detection only; never store it.
+
+    X-Forwarded-For is ignored: anyone can send it, and it would let any caller choose the address
+    machine detection sees. Behind a reverse proxy, run uvicorn with `--proxy-headers` and
+    `--forwarded-allow-ips=<the proxy's address>` (or FORWARDED_ALLOW_IPS): uvicorn then puts the
+    forwarded client address in `request.client`, from that proxy only.
+    """
+    try:
+        return str(ipaddress.ip_address(request.client.host)) if request.client else None
+    except ValueError:
+        # Not an address: a test client's "testclient", a Unix socket's path.
+        return None
 
 
 async def deliver(connection: TemporalConnection, *, workflow_id: str | None, engagement: Engagement) -> None:

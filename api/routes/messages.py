@@ -79,7 +79,7 @@ async def send_message(
     temporal = await get_temporal(request)
     key = body.key or f"api-{uuid.uuid4()}"
     workflow_id = workflow_id_for(key)
-    request = SendRequest(
+    send = SendRequest(
         key=key,
         template_id=body.template_id,
         contact_id=body.contact_id,
@@ -91,7 +91,7 @@ async def send_message(
     try:
         handle = await temporal.start_workflow(
             MessageWorkflow.run,
-            MessageInput(request=request, email_task_queue=settings.email_task_queue),
+            MessageInput(request=send, email_task_queue=settings.email_task_queue),
             id=workflow_id,
             task_queue=settings.task_queue,
             # A key is sent once, ever: a second start with it reports the first.

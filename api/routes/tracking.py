@@ -1,7 +1,7 @@
 """Public tracking endpoints: the open pixel and the click redirect, both behind signed tokens."""
 
 import base64
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.responses import RedirectResponse
@@ -13,8 +13,9 @@ from api.errors import Problem
 from nurture.crud.engagement import record_engagement
 from nurture.crud.messages import get_link, get_message
 from nurture.db.base import utcnow
-from nurture.db.models import EngagementType, Message
+from nurture.db.models import EngagementType, Message, MessageLink
 from nurture.email.engagement import engagement_of
+from nurture.settings import Settings
 from nurture.tracking.machine import machine_reason
 from nurture.tracking.tokens import signing_keys, verify
 
@@ -52,7 +53,8 @@ def _record(
         source="pixel" if kind == "open" else "link",
         url=url,
         machine_reason=machine_reason(kind=kind, user_agent=agent, ip=ip, seconds_since_sent=since_sent),
-        data={"user_agent": agent, "ip": ip},
+        # The address only feeds machine detection, as on Postmark's webhooks: it is not stored.
+        data={"user_agent": agent},
     )
     session.commit()
     if event is not None:
@@ -65,21 +67,48 @@ def _record(
         )
 
 
-@router.get(
-    "/o/{token}.gif",
-    response_class=Response,
-    responses={200: {"content": {"image/gif": {}}, "description": "A transparent 1x1 GIF"}},
-)
-def open_pixel(
-    token: str, request: Request, session: SessionDep, settings: SettingsDep, background: BackgroundTasks
-) -> Response:
-    """Record an open of the message the token names and return a transparent pixel."""
+def _opened(session: Session, settings: Settings, token: str) -> Message:
     claims = verify("open", token, keys=signing_keys(settings))
     message = get_message(session, message_id=claims.message_id) if claims else None
     if message is None:
         raise _not_found()
-    _record(session, request, message=message, type=EngagementType.OPENED, kind="open", background=background)
+    return message
+
+
+def _clicked(session: Session, settings: Settings, token: str) -> tuple[Message, MessageLink]:
+    claims = verify("click", token, keys=signing_keys(settings))
+    link = get_link(session, message_id=claims.message_id, position=claims.position) if claims else None
+    message = get_message(session, message_id=link.message_id) if link else None
+    if link is None or message is None:
+        raise _not_found()
+    return message, link
+
+
+def _pixel() -> Response:
     return Response(PIXEL, media_type="image/gif", headers=HEADERS)
+
+
+PIXEL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/gif": {}}, "description": "A transparent 1x1 GIF"}
+}
+
+
+@router.get("/o/{token}.gif", response_class=Response, responses=PIXEL_RESPONSES)
+def open_pixel(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep, background: BackgroundTasks
+) -> Response:
+    """Record an open of the message the token names and return a transparent pixel."""
+    message = _opened(session, settings, token)
+    _record(session, request, message=message, type=EngagementType.OPENED, kind="open", background=background)
+    return _pixel()
+
+
+# Link checkers and some mail clients send HEAD first: answer as GET would, but no one read anything.
+@router.head("/o/{token}.gif", response_class=Response, responses=PIXEL_RESPONSES)
+def open_pixel_head(token: str, session: SessionDep, settings: SettingsDep) -> Response:
+    """The pixel's headers, or a 404 for a link that is not valid; records nothing."""
+    _opened(session, settings, token)
+    return _pixel()
 
 
 @router.get("/c/{token}", response_class=RedirectResponse, status_code=302)
@@ -87,11 +116,7 @@ def click(
     token: str, request: Request, session: SessionDep, settings: SettingsDep, background: BackgroundTasks
 ) -> RedirectResponse:
     """Record a click and redirect to the link stored for the token; the request chooses no target."""
-    claims = verify("click", token, keys=signing_keys(settings))
-    link = get_link(session, message_id=claims.message_id, position=claims.position) if claims else None
-    message = get_message(session, message_id=link.message_id) if link else None
-    if link is None or message is None:
-        raise _not_found()
+    message, link = _clicked(session, settings, token)
     _record(
         session,
         request,
@@ -101,4 +126,11 @@ def click(
         url=link.url,
         background=background,
     )
+    return RedirectResponse(link.url, status_code=302, headers=HEADERS)
+
+
+@router.head("/c/{token}", response_class=RedirectResponse, status_code=302)
+def click_head(token: str, session: SessionDep, settings: SettingsDep) -> RedirectResponse:
+    """The redirect's headers, or a 404 for a link that is not valid; records no click."""
+    _, link = _clicked(session, settings, token)
     return RedirectResponse(link.url, status_code=302, headers=HEADERS)

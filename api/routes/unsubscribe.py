@@ -8,13 +8,13 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.delivery import client_ip, deliver
+from api.delivery import deliver
 from api.deps import SessionDep, SettingsDep
 from nurture.crud.engagement import record_engagement
 from nurture.crud.lists import get_list
 from nurture.crud.messages import get_message
 from nurture.crud.unsubscribe import unsubscribe
-from nurture.db.models import Contact, EngagementType, Message, MessageEvent
+from nurture.db.models import Contact, EngagementType, MailingList, Message, MessageEvent
 from nurture.email.engagement import engagement_of
 from nurture.settings import Settings
 from nurture.tracking.tokens import signing_keys, verify
@@ -30,6 +30,9 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     "frame-ancestors 'none'",
 }
+# A POST can conflict with concurrent ones on its list subscription row and on its event (both
+# inserted at most once); one more attempt than that always finds every winner's rows.
+ATTEMPTS = 3
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;"
     "line-height:1.5;color:#222}button{font:inherit;padding:.5rem 1rem;margin:.25rem 0;cursor:pointer}"
@@ -59,9 +62,9 @@ def _load(session: Session, settings: Settings, token: str) -> Message | None:
     return get_message(session, message_id=claims.message_id) if claims else None
 
 
-def _list_name(session: Session, message: Message) -> str | None:
-    mailing_list = get_list(session, list_id=message.list_id) if message.list_id is not None else None
-    return mailing_list.name if mailing_list else None
+def _list_of(session: Session, message: Message) -> MailingList | None:
+    # None when the email was sent for no list, or its list was deleted since (list_id is then null).
+    return get_list(session, list_id=message.list_id) if message.list_id is not None else None
 
 
 @router.get("/{token}", response_class=HTMLResponse)
@@ -69,25 +72,35 @@ def unsubscribe_page(token: str, session: SessionDep, settings: SettingsDep) -> 
     """A page offering to leave the list the email was sent for, or all marketing email; changes nothing.
 
     Link scanners GET every link in an email, so only the POST of one of its buttons unsubscribes.
+    An email sent for no list, or for a list deleted since, offers only all marketing email.
     """
     message = _load(session, settings, token)
     if message is None:
         return _not_found()
-    name = _list_name(session, message)
+    mailing_list = _list_of(session, message)
+    to = f"<strong>{escape(message.to_email)}</strong>"
     # A plain form posting back to this very URL: no script, no cookie, no CSRF token to lose.
-    buttons = (
-        f'<form method="post"><input type="hidden" name="scope" value="list">'
-        f"<button type=submit>Unsubscribe from {escape(name)}</button></form>"
-        if name
-        else ""
-    )
-    buttons += (
+    everything = (
         '<form method="post"><input type="hidden" name="scope" value="all">'
         "<button type=submit>Unsubscribe from all marketing email</button></form>"
     )
-    about = f" sent for the list <strong>{escape(name)}</strong>" if name else ""
-    intro = f"<p>This email to <strong>{escape(message.to_email)}</strong> was{about}.</p>"
-    return _page("Unsubscribe", intro + buttons)
+    if mailing_list is None:
+        intro = f"<p>This email was sent to {to}. You can unsubscribe from all marketing email.</p>"
+        return _page("Unsubscribe", intro + everything)
+    name = escape(mailing_list.name)
+    intro = f"<p>This email was sent to {to} for the list <strong>{name}</strong>.</p>"
+    one_list = (
+        '<form method="post"><input type="hidden" name="scope" value="list">'
+        f"<button type=submit>Unsubscribe from {name}</button></form>"
+    )
+    return _page("Unsubscribe", intro + one_list + everything)
+
+
+# Link checkers and some mail clients send HEAD first; the page changes nothing either way.
+@router.head("/{token}", response_class=HTMLResponse)
+def unsubscribe_page_head(token: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    """The page's headers, or a 404 for a link that is not valid; changes nothing."""
+    return unsubscribe_page(token, session, settings)
 
 
 def _apply(
@@ -122,24 +135,30 @@ def unsubscribe_post(
 ) -> HTMLResponse:
     """Unsubscribe at once: RFC 8058 one-click (`List-Unsubscribe=One-Click`) or a button of the page.
 
-    One-click and `scope=list` leave the list the email was sent for (all marketing email when
-    it was sent for none); `scope=all` leaves all marketing email. Repeating it is harmless.
+    One-click and `scope=list` leave the list the email was sent for. When it was sent for no list,
+    or its list has been deleted since, they leave all marketing email instead: the reader asked
+    to stop this email and there is no narrower list left to leave. `scope=all` leaves all
+    marketing email. Repeating it is harmless.
     """
     message = _load(session, settings, token)
     if message is None:
         return _not_found()
-    list_id = None if scope == "all" else message.list_id
-    name = _list_name(session, message)
+    mailing_list = _list_of(session, message)
+    list_id = mailing_list.id if mailing_list is not None and scope != "all" else None
     source = "one_click" if scope is None and one_click is not None else "unsubscribe_page"
-    details = {"ip": client_ip(request), "user_agent": request.headers.get("user-agent")}
-    try:
-        event = _apply(session, message=message, list_id=list_id, source=source, details=details)
-        session.commit()
-    except IntegrityError:
-        # Mail providers sometimes POST twice at once; the loser retries and finds the winner's rows.
-        session.rollback()
-        event = _apply(session, message=message, list_id=list_id, source=source, details=details)
-        session.commit()
+    # Like opens and clicks, an unsubscribe keeps no IP address: an opt-out needs no evidence.
+    details = {"user_agent": request.headers.get("user-agent")}
+    for attempt in range(ATTEMPTS):
+        try:
+            event = _apply(session, message=message, list_id=list_id, source=source, details=details)
+            session.commit()
+            break
+        except IntegrityError:
+            # Mail providers sometimes POST twice at once: the loser retries and finds the winner's
+            # rows. Each retry sees at least one more of them, and there are at most ATTEMPTS - 1.
+            session.rollback()
+            if attempt == ATTEMPTS - 1:
+                raise
     if event is not None:
         background.add_task(
             deliver,
@@ -148,7 +167,9 @@ def unsubscribe_post(
             engagement=engagement_of(message, event),
         )
     what = (
-        f"the list <strong>{escape(name)}</strong>" if list_id is not None and name else "all marketing email"
+        f"the list <strong>{escape(mailing_list.name)}</strong>"
+        if list_id is not None and mailing_list is not None
+        else "all marketing email"
     )
     return _page(
         "Unsubscribed",

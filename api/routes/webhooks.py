@@ -55,18 +55,22 @@ def _check_credentials(request: Request, settings: Settings) -> None:
         raise Problem(401, "Unauthorized", "The webhook credentials are wrong", headers=CHALLENGE)
 
 
+# Concurrent deliveries of one event race on its dedup key; each retry finds the winner's row.
+ATTEMPTS = 3
+
+
 def _handle(
-    sessions: sessionmaker[Session], payload: dict[str, Any]
+    sessions: sessionmaker[Session], payload: dict[str, Any], settings: Settings
 ) -> tuple[PostmarkWebhookResult, str | None, Engagement | None]:
-    for attempt in range(2):
+    for attempt in range(ATTEMPTS):
         with sessions() as session:
             try:
-                handled = handle_postmark_event(session, payload)
+                handled = handle_postmark_event(session, payload, settings=settings)
                 session.commit()
             except IntegrityError:
                 # The same event arrived twice at once and the other request recorded it:
                 # handling it again finds that event and answers as a repeat.
-                if attempt:
+                if attempt == ATTEMPTS - 1:
                     raise
                 continue
             message = handled.message
@@ -89,7 +93,10 @@ def _handle(
     responses={
         400: {"model": ProblemDetails, "description": "Malformed JSON"},
         401: {"model": ProblemDetails, "description": "Missing or wrong basic-auth credentials"},
-        422: {"model": ProblemDetails, "description": "Not a Postmark event; `errors` names the field"},
+        422: {
+            "model": ProblemDetails,
+            "description": "Not a Postmark event, or an invalid address; `errors` names the field",
+        },
     },
     # The body is read by hand, after the credentials are checked; document what Postmark posts.
     openapi_extra={
@@ -129,7 +136,7 @@ async def postmark_webhook(
     try:
         # The database is synchronous: keep it off the event loop.
         result, workflow_id, engagement = await run_in_threadpool(
-            _handle, request.app.state.sessions, payload
+            _handle, request.app.state.sessions, payload, settings
         )
     except PostmarkPayloadError as exc:
         raise RequestValidationError(

@@ -8,6 +8,14 @@ from nurture.db.models import Contact, ContactStatus, SubscriptionStatus
 from nurture.schemas.email import TemplateKind
 
 
+def recipient_suppressed(session: Session, *, email: str, kind: TemplateKind) -> str | None:
+    """Why this address must not get this kind of email because of the suppression list, or None."""
+    suppression = get_suppression(session, email=email)
+    if suppression is not None and blocks(suppression, kind=kind):
+        return f"{email} is on the suppression list ({suppression.reason.value})"
+    return None
+
+
 def ineligible_reason(
     session: Session, *, contact: Contact, kind: TemplateKind, list_id: int | None
 ) -> str | None:
@@ -17,9 +25,9 @@ def ineligible_reason(
     list, subscribed to that list. Transactional email ignores marketing opt-outs but not hard
     bounces or manual suppressions.
     """
-    suppression = get_suppression(session, email=contact.email)
-    if suppression is not None and blocks(suppression, kind=kind):
-        return f"{contact.email} is on the suppression list ({suppression.reason.value})"
+    suppressed = recipient_suppressed(session, email=contact.email, kind=kind)
+    if suppressed is not None:
+        return suppressed
     if kind == TemplateKind.TRANSACTIONAL:
         if contact.status == ContactStatus.BOUNCED:
             return "the contact's address has hard-bounced"

@@ -21,11 +21,11 @@ from nurture.crud.messages import get_message, get_message_by_key
 from nurture.crud.suppressions import suppress_address
 from nurture.crud.unsubscribe import unsubscribe
 from nurture.db.base import utcnow
-from nurture.db.models import Message, SuppressionReason, Template
+from nurture.db.models import Message, SuppressionReason, Template, User
 from nurture.db.session import transaction
 from nurture.email import ledger
 from nurture.email.compose import compose
-from nurture.email.eligibility import ineligible_reason
+from nurture.email.eligibility import ineligible_reason, recipient_suppressed
 from nurture.email.outgoing import (
     EmailProvider,
     NotSent,
@@ -166,6 +166,16 @@ class SendPipeline:
         if template is None:
             return _failed(request, f"template {request.template_id} does not exist")
         kind = request.kind or template.kind
+        recipient = contact.email
+        notify = request.to_user_id is not None or request.notify_owner
+        if notify:
+            user_id = request.to_user_id or contact.owner_id
+            user = session.get(User, user_id) if user_id else None
+            if user is None:
+                return _failed(
+                    request, f"no user to notify (user {user_id or 'owner'} of contact {contact.id})"
+                )
+            recipient, kind = user.email, TemplateKind.TRANSACTIONAL
         settings = self._settings
         streams = {
             TemplateKind.MARKETING: settings.postmark_broadcast_stream,
@@ -179,7 +189,7 @@ class SendPipeline:
             contact_id=contact.id,
             template_id=template.id,
             list_id=request.list_id,
-            to_email=contact.email,
+            to_email=recipient,
             from_email=request.from_email or settings.email_from,
             subject="",
             headers={},
@@ -191,7 +201,11 @@ class SendPipeline:
         )
         session.add(message)
         session.flush()  # the id goes into tracking and unsubscribe tokens
-        reason = ineligible_reason(session, contact=contact, kind=kind, list_id=request.list_id)
+        if notify:
+            # About the contact, to a colleague: only the colleague's own suppression counts.
+            reason = recipient_suppressed(session, email=recipient, kind=kind)
+        else:
+            reason = ineligible_reason(session, contact=contact, kind=kind, list_id=request.list_id)
         if reason is not None:
             return ledger.close(session, message, MessageStatus.SUPPRESSED, reason)
         try:

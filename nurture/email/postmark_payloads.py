@@ -6,6 +6,8 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_pascal
 
+from nurture.schemas.fields import Email
+
 
 class PostmarkPayloadError(ValueError):
     """A webhook body that is not a Postmark event; `errors` names each field at fault."""
@@ -81,8 +83,9 @@ class BounceFields(PostmarkEvent):
     name: str | None = None
     description: str | None = None
     details: str | None = None
-    # Bounces and complaints name the address `Email`, not `Recipient`.
-    email: str
+    # Bounces and complaints name the address `Email`, not `Recipient`; it is suppressed, so it
+    # is validated as a contact's address is, and lower-cased as the suppression list stores it.
+    email: Email
     bounced_at: datetime
     # Postmark deactivated the address: it will not send to it again.
     inactive: bool = False
@@ -135,7 +138,8 @@ class SubscriptionChangeEvent(PostmarkEvent):
     """Postmark suppressed (`SuppressSending` true) or reactivated an address on a stream."""
 
     record_type: Literal["SubscriptionChange"]
-    recipient: str
+    # Suppressed or reactivated: validated and lower-cased like a contact's address.
+    recipient: Email
     changed_at: datetime
     suppress_sending: bool
     # HardBounce, SpamComplaint or ManualSuppression; one docs fixture spells it "ManualSupression".

@@ -63,6 +63,10 @@ class SendRequest(BaseModel):
     from_email: str | None = None  # settings.email_from when not given
     tag: str | None = None
     workflow_id: str | None = None
+    # A notification about the contact to an account user (by id, or the contact's owner)
+    # instead of an email to the contact: transactional, and no marketing rules apply.
+    to_user_id: int | None = None
+    notify_owner: bool = False
 
 
 class GiveUp(BaseModel):

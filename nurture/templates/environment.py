@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from jinja2 import BaseLoader, Environment, TemplateNotFound, Undefined, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 from sqlalchemy.orm import Session
 
 from nurture.crud.templates import get_partial_by_name
 from nurture.db.models import Partial
+from nurture.templates.limits import Budget
+from nurture.templates.sandbox import LimitedSandbox
 
 PARTIAL_LABEL = "partial:"
 
@@ -164,7 +165,7 @@ class RecordingUndefined(Undefined):
     __hash__ = Undefined.__hash__
 
 
-class SandboxEnvironment(ImmutableSandboxedEnvironment):
+class SandboxEnvironment(LimitedSandbox):
     """The sandbox, where a key of a contact or model wins over a dict method of the same name."""
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -218,13 +219,16 @@ class Environments:
     recorder: Recorder
 
 
-def environments(session: Session, sources: Mapping[str, tuple[str, str]]) -> Environments:
+def environments(
+    session: Session, sources: Mapping[str, tuple[str, str]], *, budget: Budget | None = None
+) -> Environments:
     """Fresh environments for one render.
 
     Args:
         session: where partials are read from.
         sources: reserved names (never valid partial names, e.g. `@html_body`) mapped to
             (source, label); the label names the field in errors.
+        budget: the time and sizes the render may use (default limits, from now).
 
     The HTML environment autoescapes, also inside partials it includes; the text one (subject,
     text body) does not, so a partial included in a text body prints `&` rather than `&amp;`.
@@ -232,7 +236,12 @@ def environments(session: Session, sources: Mapping[str, tuple[str, str]]) -> En
     recorder = Recorder()
     undefined = type("RenderUndefined", (RecordingUndefined,), {"__slots__": (), "recorder": recorder})
     loader = PartialLoader(session, sources)
-    options: dict[str, Any] = {"loader": loader, "undefined": undefined, "finalize": _blank_none}
+    options: dict[str, Any] = {
+        "loader": loader,
+        "undefined": undefined,
+        "finalize": _blank_none,
+        "budget": budget or Budget(),
+    }
     return Environments(
         html=SandboxEnvironment(autoescape=True, **options),
         text=SandboxEnvironment(autoescape=False, **options),

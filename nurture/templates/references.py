@@ -3,11 +3,13 @@
 from dataclasses import dataclass
 
 from jinja2 import TemplateSyntaxError, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-# Parsing and compiling need an environment but never load or render anything; the filters and
-# tests it knows are the ones a render environment knows, so compiling here catches unknown filters.
-PARSER = ImmutableSandboxedEnvironment(autoescape=True)
+from nurture.templates.sandbox import LimitedSandbox
+
+# Parsing and compiling need an environment but never load or render anything; this is the class
+# templates render in, so compiling here catches unknown filters and, like a render, never
+# evaluates `{{ 'x' * 10**10 }}` while compiling (which would make saving a template slow).
+PARSER = LimitedSandbox(autoescape=True)
 
 _KINDS: dict[type[nodes.Node], str] = {
     nodes.Extends: "extends",

@@ -1,9 +1,11 @@
 """Rendering a template for one contact: what the sending pipeline and the preview endpoint call."""
 
 import re
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from jinja2 import Template as Compiled
 from jinja2 import TemplateNotFound, TemplateSyntaxError
 from sqlalchemy.orm import Session
 
@@ -11,9 +13,12 @@ from nurture.db.models import Contact, Partial, Template
 from nurture.templates.context import Sender, build_context
 from nurture.templates.environment import Recorder, SandboxEnvironment, environments
 from nurture.templates.errors import TemplateRenderError, locate
+from nurture.templates.limits import DEFAULT_LIMITS, Budget, LimitExceeded, Limits, byte_size
 from nurture.templates.text import html_to_text
 
 __all__ = [
+    "DEFAULT_LIMITS",
+    "Limits",
     "PreviewedEmail",
     "RenderedEmail",
     "Sender",
@@ -54,6 +59,7 @@ def render_email(
     sender: Sender,
     model: dict[str, Any],
     extra: dict[str, Any] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> RenderedEmail:
     """Render a template for a contact, refusing to send blanks for undefined variables.
 
@@ -65,12 +71,14 @@ def render_email(
         model: the per-send data, seen as `model`.
         extra: more top-level variables (the pipeline passes `unsubscribe_url`); they cannot
             replace `contact`, `sender` or `model`.
+        limits: the time and sizes the whole render may use (see `Limits`).
 
     Raises:
         TemplateRenderError: a variable is undefined (field and line of the first use, every
-            undefined name in `undefined`), or rendering failed (sandbox refusal, bad partial...).
+            undefined name in `undefined`), or rendering failed (sandbox refusal, bad partial,
+            a limit: `result too large`, `rendered output over 2 MiB`, `rendering took over 2 s`).
     """
-    email, recorder = _render(session, template, contact, sender, model, extra)
+    email, recorder = _render(session, template, contact, sender, model, extra, limits)
     if recorder.uses:
         first, names = recorder.uses[0], recorder.names()
         message = f"'{first.path}' is undefined"
@@ -88,13 +96,15 @@ def preview_email(
     sender: Sender,
     model: dict[str, Any],
     extra: dict[str, Any] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> PreviewedEmail:
     """Render like `render_email`, but show undefined variables as empty and list them.
 
     Raises:
-        TemplateRenderError: rendering failed for another reason (or arithmetic on an undefined value).
+        TemplateRenderError: rendering failed for another reason (or arithmetic on an undefined
+            value), or went over a limit.
     """
-    email, recorder = _render(session, template, contact, sender, model, extra)
+    email, recorder = _render(session, template, contact, sender, model, extra, limits)
     return PreviewedEmail(email.subject, email.html, email.text, recorder.names())
 
 
@@ -105,7 +115,9 @@ def _render(
     sender: Sender,
     model: dict[str, Any],
     extra: dict[str, Any] | None,
+    limits: Limits,
 ) -> tuple[RenderedEmail, Recorder]:
+    budget = Budget(limits)
     sources = {SUBJECT: (template.subject, "subject")}
     html_source = template.html_body
     if template.layout_id is not None:
@@ -122,20 +134,30 @@ def _render(
     if has_text:
         sources[TEXT_BODY] = (template.text_body or "", "text_body")
 
-    envs = environments(session, sources)
+    envs = environments(session, sources, budget=budget)
     context = build_context(session, contact=contact, sender=sender, model=model, extra=extra)
     subject = _render_one(envs.text, SUBJECT, context, envs.recorder)
     html = _render_one(envs.html, HTML_BODY, context, envs.recorder)
-    text = _render_one(envs.text, TEXT_BODY, context, envs.recorder) if has_text else html_to_text(html)
+    text = _render_one(envs.text, TEXT_BODY, context, envs.recorder) if has_text else _text(html, budget)
     # A subject is one header line.
     subject = re.sub(r"\s*[\r\n]+\s*", " ", subject).strip()
     return RenderedEmail(subject=subject, html=html, text=text), envs.recorder
 
 
+def _text(html: str, budget: Budget) -> str:
+    """The plain text made from the HTML body, within the render's time."""
+    try:
+        return html_to_text(html, tick=budget.tick)
+    except LimitExceeded as exc:
+        # Tens of thousands of tags take seconds to convert; the HTML body is what to shorten.
+        message = f"{exc} (making its plain text)"
+        raise TemplateRenderError(field="html_body", line=None, message=message) from exc
+
+
 def _render_one(env: SandboxEnvironment, name: str, context: dict[str, Any], recorder: Recorder) -> str:
     field = name.removeprefix("@")
     try:
-        return env.get_template(name).render(context)
+        return _stream(env.get_template(name), context, env.budget)
     except TemplateSyntaxError as exc:
         # Saved sources are checked, so this is a partial that predates the checks.
         raise _error(exc.filename or field, exc.lineno, exc.message or str(exc), recorder) from exc
@@ -147,6 +169,24 @@ def _render_one(env: SandboxEnvironment, name: str, context: dict[str, Any], rec
     except Exception as exc:
         where, line = locate(exc, _LABELS)
         raise _error(where or field, line, str(exc) or type(exc).__name__, recorder) from exc
+
+
+def _stream(template: Compiled, context: dict[str, Any], budget: Budget) -> str:
+    """The rendered template, stopped as soon as it is over the output limit.
+
+    The deadline is checked by the template's own loops, calls and filters, where the error can
+    name the partial and line that were running.
+    """
+    limit, size, chunks = budget.limits.max_output, 0, []
+    stream = cast(Generator[str, None, None], template.generate(context))
+    for chunk in stream:
+        # Characters are never more than UTF-8 bytes, so a huge chunk is refused without encoding it.
+        size += len(chunk) if chunk.isascii() or len(chunk) > limit else len(chunk.encode())
+        if size > limit:
+            # Raised where the template stands, so the error names its field and line.
+            stream.throw(LimitExceeded(f"rendered output over {byte_size(limit)}"))
+        chunks.append(chunk)
+    return "".join(chunks)
 
 
 def _error(label: str, line: int | None, message: str, recorder: Recorder) -> TemplateRenderError:

@@ -211,3 +211,27 @@ def test_preview_errors(api: TestClient) -> None:
     bad = api.post(f"/templates/{template['id']}/preview", json={"contact_id": 0, "model": []})
     assert bad.status_code == 422
     assert {e["field"] for e in bad.json()["errors"]} == {"contact_id", "model"}
+
+
+def test_preview_refuses_templates_over_the_limits(api: TestClient) -> None:
+    # Saving never evaluates the template, so even this saves at once.
+    huge = _template(api, html_body="<p>\n{{ 'x' * 10**10 }}</p>")
+    assert _problem(api.post(f"/templates/{huge['id']}/preview", json={}), 422, "html_body") == (
+        "html_body: line 2: result too large"
+    )
+    long = _template(api, name="Long", text_body="{% for i in range(10000) %}{{ 'x' * 1000 }}{% endfor %}")
+    response = api.post(f"/templates/{long['id']}/preview", json={})
+    assert _problem(response, 422, "text_body") == ("text_body: line 1: rendered output over 2 MiB")
+    ranged = _template(api, name="Ranged", subject="{{ range(100000)|length }}")
+    assert _problem(api.post(f"/templates/{ranged['id']}/preview", json={}), 422, "subject") == (
+        "subject: line 1: range over 10,000 items"
+    )
+
+
+def test_preview_stops_a_slow_template(api: TestClient) -> None:
+    _partial(
+        api, "slow", "<p>\n{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}"
+    )
+    template = _template(api, html_body="<p>Hi</p>{% include 'slow' %}")
+    response = api.post(f"/templates/{template['id']}/preview", json={})
+    assert _problem(response, 422, "partial:slow") == ("partial:slow: line 2: rendering took over 2 s")

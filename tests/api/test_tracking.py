@@ -85,7 +85,8 @@ def test_open_pixel_records_an_open_and_returns_a_gif(api: TestClient, settings:
     [event] = _events(settings)
     assert (event.message_id, event.type.value, event.source) == (message_id, "opened", "pixel")
     assert (event.machine, event.machine_reason) == (False, None)
-    assert event.data == {"user_agent": BROWSER, "ip": "203.0.113.9"}
+    # As on Postmark's webhooks, the address feeds machine detection and is not stored.
+    assert event.data == {"user_agent": BROWSER}
     assert [a["type"] for a in _activity(api, contact_id)][0] == "email.opened"
 
 
@@ -121,7 +122,7 @@ def test_click_redirects_to_the_stored_url_and_records_it(api: TestClient, setti
         "link",
         False,
     )
-    assert event.data["ip"] == "198.51.100.7"
+    assert event.data == {"user_agent": BROWSER}
     latest = _activity(api, contact_id)[0]
     assert latest["type"] == "email.clicked" and latest["data"]["url"] == "https://shop.example/b"
 
@@ -155,6 +156,49 @@ def test_forged_altered_and_foreign_tokens_404_and_record_nothing(
         assert response.status_code == 404, path
         assert "location" not in response.headers, path
         assert response.json()["detail"] == "This tracking link is not valid"
+    assert _events(settings) == []
+    assert _activity(api, contact_id) == before
+
+
+def test_x_forwarded_for_does_not_steer_machine_detection(api: TestClient, settings: Settings) -> None:
+    message_id = _message(settings, contact_id=_contact(api), urls=[])
+    # Anyone can send this header; an address in Apple's network must not make a person a machine.
+    headers = {"User-Agent": BROWSER, "X-Forwarded-For": "17.58.1.1"}
+    assert api.get(f"/t/o/{_token(settings, 'open', message_id)}.gif", headers=headers).status_code == 200
+    [event] = _events(settings)
+    assert (event.machine, event.machine_reason) == (False, None)
+
+
+def test_the_peer_address_feeds_machine_detection_but_is_not_stored(settings: Settings, api_key: str) -> None:
+    # What uvicorn's --proxy-headers puts in request.client behind a trusted proxy.
+    with TestClient(
+        create_app(settings), client=("17.58.1.1", 443), headers={"Authorization": f"Bearer {api_key}"}
+    ) as apple:
+        message_id = _message(settings, contact_id=_contact(apple), urls=[])
+        opened = apple.get(
+            f"/t/o/{_token(settings, 'open', message_id)}.gif", headers={"User-Agent": BROWSER}
+        )
+    assert opened.status_code == 200
+    [event] = _events(settings)
+    assert (event.machine, event.machine_reason) == (True, "Apple Mail Privacy Protection")
+    assert "17.58.1.1" not in str(event.data)
+
+
+def test_head_answers_like_get_and_records_nothing(api: TestClient, settings: Settings) -> None:
+    contact_id = _contact(api)
+    message_id = _message(settings, contact_id=contact_id, urls=["https://shop.example/a"])
+    before = _activity(api, contact_id)
+    pixel = api.head(f"/t/o/{_token(settings, 'open', message_id)}.gif", headers={"User-Agent": BROWSER})
+    assert pixel.status_code == 200
+    assert pixel.headers["content-type"] == "image/gif"
+    assert pixel.headers["cache-control"] == "no-store, max-age=0"
+    assert pixel.content == b""
+    link = api.head(f"/t/c/{_token(settings, 'click', message_id)}", follow_redirects=False)
+    assert link.status_code == 302
+    assert link.headers["location"] == "https://shop.example/a"
+    assert link.headers["x-robots-tag"] == "noindex"
+    for forged in (f"/t/o/{_token(settings, 'click', message_id)}.gif", "/t/c/not-a-token"):
+        assert api.head(forged, follow_redirects=False).status_code == 404
     assert _events(settings) == []
     assert _activity(api, contact_id) == before
 

@@ -2,11 +2,20 @@
 
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
+from api.main import create_app
 from nurture.db.base import utcnow
-from nurture.db.models import Message, MessageEvent
+from nurture.db.models import (
+    EngagementType,
+    ListSubscription,
+    Message,
+    MessageEvent,
+    SubscriptionStatus,
+)
 from nurture.db.session import session_factory, transaction
 from nurture.schemas.email import MessageStatus, TemplateKind
 from nurture.settings import Settings
@@ -206,3 +215,119 @@ def test_an_unknown_scope_is_refused_naming_the_field(
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "scope"
     assert _events(settings) == []
+
+
+def test_page_and_one_click_after_the_list_was_deleted(
+    api: TestClient, anonymous: TestClient, settings: Settings
+) -> None:
+    contact_id = _contact(api)
+    news = _list(api, "News", contact_id)
+    offers = _list(api, "Offers", contact_id)
+    message_id = _message(settings, contact_id=contact_id, list_id=news)
+    assert api.delete(f"/lists/{news}").status_code == 204
+
+    page = anonymous.get(_path(settings, message_id)).text
+    assert "This email was sent to <strong>ann@example.com</strong>." in page
+    assert "You can unsubscribe from all marketing email." in page
+    assert " was.</p>" not in page
+    assert 'value="list"' not in page and 'value="all"' in page
+
+    response = anonymous.post(_path(settings, message_id), data=ONE_CLICK)
+    assert response.status_code == 200, response.text
+    assert "unsubscribed from all marketing email" in response.text
+    assert _standing(api, contact_id) == ("unsubscribed", {offers: "unsubscribed"})
+    [event] = _events(settings)
+    assert (event.data["scope"], event.data["list_id"]) == ("all", None)
+
+
+def test_head_answers_like_get_and_changes_nothing(
+    api: TestClient, anonymous: TestClient, settings: Settings
+) -> None:
+    contact_id = _contact(api)
+    message_id = _message(settings, contact_id=contact_id, list_id=_list(api, "News", contact_id))
+    before = (_standing(api, contact_id), _activity_types(api, contact_id))
+    response = anonymous.head(_path(settings, message_id))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.content == b""
+    assert anonymous.head("/u/garbage").status_code == 404
+    assert (_standing(api, contact_id), _activity_types(api, contact_id)) == before
+    assert _events(settings) == []
+
+
+def test_the_ip_address_is_not_stored(api: TestClient, settings: Settings) -> None:
+    contact_id = _contact(api)
+    message_id = _message(settings, contact_id=contact_id, list_id=None)
+    with TestClient(create_app(settings), client=("198.51.100.7", 443)) as reader:
+        response = reader.post(_path(settings, message_id), data=ONE_CLICK, headers={"User-Agent": "Mail/1"})
+    assert response.status_code == 200
+    [event] = _events(settings)
+    assert event.data["user_agent"] == "Mail/1"
+    assert "198.51.100.7" not in str(event.data)
+
+
+class _Competitor:
+    """Another POST of the same link that commits its rows just before this request flushes its own.
+
+    The subscription row and the event are each inserted by one request only; the loser of each
+    race gets an IntegrityError, so this request loses twice in a row.
+    """
+
+    def __init__(self, settings: Settings, *, message_id: int, contact_id: int, list_id: int) -> None:
+        self.url = settings.resolved_database_url
+        self.message_id, self.contact_id, self.list_id = message_id, contact_id, list_id
+        self.won: list[str] = []
+
+    def before_flush(self, session: Session, context: object, instances: object) -> None:
+        for row in session.new:
+            if isinstance(row, ListSubscription) and "subscription" not in self.won:
+                self.won.append("subscription")
+                self._commit(
+                    ListSubscription(
+                        list_id=self.list_id,
+                        contact_id=self.contact_id,
+                        status=SubscriptionStatus.UNSUBSCRIBED,
+                        consent_source="one_click",
+                    )
+                )
+            elif isinstance(row, MessageEvent) and "event" not in self.won:
+                self.won.append("event")
+                self._commit(
+                    MessageEvent(
+                        message_id=self.message_id,
+                        type=EngagementType.UNSUBSCRIBED,
+                        occurred_at=utcnow(),
+                        source="one_click",
+                        data={"scope": "list", "list_id": self.list_id},
+                        dedup_key=row.dedup_key,
+                    )
+                )
+
+    def _commit(self, row: object) -> None:
+        with transaction(session_factory(self.url)) as other:
+            other.add(row)
+
+
+def test_losing_two_races_in_a_row_still_unsubscribes(
+    api: TestClient, anonymous: TestClient, settings: Settings
+) -> None:
+    if settings.resolved_database_url.startswith("sqlite"):
+        pytest.skip("SQLite takes the write lock when a transaction begins: concurrent inserts cannot race")
+    contact_id = _contact(api)
+    # A list the contact was never on: the unsubscribe inserts its subscription row.
+    response = api.post("/lists", json={"name": "News"})
+    news = int(response.json()["id"])
+    message_id = _message(settings, contact_id=contact_id, list_id=news)
+    competitor = _Competitor(settings, message_id=message_id, contact_id=contact_id, list_id=news)
+    event.listen(Session, "before_flush", competitor.before_flush)
+    try:
+        response = anonymous.post(_path(settings, message_id), data=ONE_CLICK)
+    finally:
+        event.remove(Session, "before_flush", competitor.before_flush)
+
+    assert competitor.won == ["subscription", "event"]
+    assert response.status_code == 200, response.text
+    assert "unsubscribed from the list <strong>News</strong>" in response.text
+    assert _standing(api, contact_id) == ("active", {news: "unsubscribed"})
+    assert len(_events(settings)) == 1

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from nurture.crud.messages import save_links
 from nurture.crud.suppressions import blocks, get_suppression, suppress
 from nurture.db.base import utcnow
 from nurture.db.models import (
@@ -27,6 +28,8 @@ from nurture.db.models import (
 from nurture.db.session import session_factory, transaction
 from nurture.schemas.email import METADATA_KEY
 from nurture.settings import Settings
+from nurture.tracking.links import instrument
+from nurture.tracking.tokens import parse_keys, sign
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "postmark"
 URL = "/webhooks/postmark"
@@ -381,6 +384,7 @@ def test_reactivation_lifts_the_matching_suppression(
     assert suppression(settings) is None
     assert contact_status(settings, sent.contact_id) == ContactStatus.ACTIVE
     assert [e.type.value for e in events(settings)] == ["bounced"]
+    assert activity(settings, sent.contact_id) == ["email.bounced", "contact.reactivated"]
 
 
 def test_reactivation_keeps_a_suppression_of_another_reason(
@@ -526,3 +530,146 @@ def test_missing_field_is_422_and_nothing_written(
     assert events(settings) == []
     assert suppression(settings) is None
     assert contact_status(settings, sent.contact_id) == ContactStatus.ACTIVE
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "address"),
+    [
+        ("bounce", "Email", ""),
+        ("bounce", "Email", "not-an-address"),
+        ("spam_complaint", "Email", "reader@"),
+        ("spam_complaint", "Email", " "),
+        ("subscription_change", "Recipient", "reader example.com"),
+    ],
+)
+def test_an_invalid_address_is_422_naming_it_and_nothing_written(
+    api: TestClient,
+    anonymous: TestClient,
+    settings: Settings,
+    auth: dict[str, str],
+    name: str,
+    field: str,
+    address: str,
+) -> None:
+    sent = send(settings)
+    response = anonymous.post(URL, json=aimed(name, sent, **{field: address}), headers=auth)
+
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert response.headers["content-type"] == "application/problem+json"
+    assert count(settings, Suppression) == 0
+    assert api.get("/suppressions").json()["data"] == []
+    assert events(settings) == []
+    assert contact_status(settings, sent.contact_id) == ContactStatus.ACTIVE
+
+
+def test_a_suppressed_address_is_lower_cased_and_readable_through_the_api(
+    api: TestClient, anonymous: TestClient, settings: Settings, auth: dict[str, str]
+) -> None:
+    payload = fixture("bounce") | {"Email": "  John.Smith@Example.COM "}
+    assert anonymous.post(URL, json=payload, headers=auth).status_code == 200
+    row = api.get("/suppressions/john.smith@example.com")
+    assert row.status_code == 200, row.text
+    assert (row.json()["email"], row.json()["source"]) == ("john.smith@example.com", "postmark")
+    assert api.delete("/suppressions/John.Smith@example.com").status_code == 204
+    assert count(settings, Suppression) == 0
+
+
+def _reactivation(**changes: Any) -> dict[str, Any]:
+    # Reactivations carry no message and empty Metadata.
+    return (
+        fixture("subscription_change")
+        | {
+            "MessageID": None,
+            "Metadata": {},
+            "Tag": None,
+            "Recipient": EMAIL,
+            "Origin": "Customer",
+            "SuppressSending": False,
+            "ChangedAt": "2020-02-02T10:00:00Z",
+        }
+        | changes
+    )
+
+
+def test_reactivation_reactivates_the_contact_on_its_stream(
+    anonymous: TestClient, settings: Settings, auth: dict[str, str]
+) -> None:
+    sent = send(settings)
+    anonymous.post(URL, json=aimed("spam_complaint", sent), headers=auth)
+    assert contact_status(settings, sent.contact_id) == ContactStatus.COMPLAINED
+    response = anonymous.post(URL, json=_reactivation(SuppressionReason="SpamComplaint"), headers=auth)
+
+    assert "lifted" in response.json()["detail"]
+    assert suppression(settings) is None
+    assert contact_status(settings, sent.contact_id) == ContactStatus.ACTIVE
+    assert activity(settings, sent.contact_id) == ["email.complained", "contact.reactivated"]
+
+
+def test_reactivation_lifts_a_suppression_from_a_refused_send(
+    anonymous: TestClient, settings: Settings, auth: dict[str, str]
+) -> None:
+    # A send Postmark refused (422/406, inactive recipient) suppresses with source "provider".
+    with transaction(session_factory(settings.resolved_database_url)) as session:
+        suppress(session, email=EMAIL, reason=SuppressionReason.HARD_BOUNCE, source="provider")
+    assert anonymous.post(URL, json=_reactivation(), headers=auth).status_code == 200
+    assert suppression(settings) is None
+
+
+def test_reactivation_keeps_a_suppression_an_operator_added(
+    api: TestClient, anonymous: TestClient, settings: Settings, auth: dict[str, str]
+) -> None:
+    sent = send(settings)
+    created = api.post("/suppressions", json={"email": EMAIL, "reason": "hard_bounce"})
+    assert created.status_code == 201, created.text
+    response = anonymous.post(URL, json=_reactivation(), headers=auth)
+
+    assert response.status_code == 200
+    assert response.json()["recorded"] is False
+    assert "not from Postmark" in response.json()["detail"]
+    assert api.get(f"/suppressions/{EMAIL}").json() == created.json()
+    assert activity(settings, sent.contact_id) == []
+
+
+def _tracked(settings: Settings, sent: Sent, urls: list[str]) -> list[str]:
+    """The message's links as the sending pipeline leaves them: stored, and rewritten to click URLs."""
+    with transaction(session_factory(settings.resolved_database_url)) as session:
+        message = session.get(Message, sent.message_id)
+        assert message is not None
+        save_links(session, message=message, urls=urls)
+    done = instrument(html=None, text=" ".join(urls), message_id=sent.message_id, settings=settings)
+    assert done.text is not None and done.urls == urls
+    return done.text.split()
+
+
+def test_a_click_on_our_tracking_url_records_the_real_target(
+    anonymous: TestClient, settings: Settings, auth: dict[str, str]
+) -> None:
+    sent = send(settings)
+    _, tracked = _tracked(settings, sent, ["https://shop.example/a", "https://shop.example/b?x=1"])
+    assert tracked.startswith(settings.public_url.rstrip("/") + "/t/c/")
+    response = anonymous.post(URL, json=aimed("click", sent, OriginalLink=tracked), headers=auth)
+
+    assert response.json()["recorded"] is True
+    [event] = events(settings)
+    assert event.url == "https://shop.example/b?x=1"
+    with session_factory(settings.resolved_database_url)() as session:
+        query = select(ActivityEvent.data).where(ActivityEvent.contact_id == sent.contact_id)
+        assert session.scalars(query).one()["url"] == "https://shop.example/b?x=1"
+
+
+def test_a_forged_or_foreign_tracking_url_is_recorded_as_given(
+    anonymous: TestClient, settings: Settings, auth: dict[str, str]
+) -> None:
+    sent = send(settings)
+    other = send(settings, email="other@example.com")
+    [mine] = _tracked(settings, sent, ["https://shop.example/a"])
+    [theirs] = _tracked(settings, other, ["https://elsewhere.example/"])
+    altered = mine[:-3] + ("A" if mine[-3] != "A" else "B") + mine[-2:]
+    foreign_key = sign("click", message_id=sent.message_id, keys=parse_keys("x:not-our-key", secret_key="x"))
+    base = settings.public_url.rstrip("/")
+    given = [altered, theirs, f"{base}/t/c/{foreign_key}", f"{base}/t/c/", f"{base}/t/o/x.gif"]
+    for link in given:
+        response = anonymous.post(URL, json=aimed("click", sent, OriginalLink=link), headers=auth)
+        assert response.json()["recorded"] is True, link
+    assert [e.url for e in events(settings)] == given

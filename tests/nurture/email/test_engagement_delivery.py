@@ -15,12 +15,14 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.main import create_app
+from nurture.crud.messages import save_links
 from nurture.db.base import utcnow
 from nurture.db.models import Contact, Message, MessageStatus, TemplateKind
 from nurture.db.session import session_factory, transaction
 from nurture.email.engagement import deliver_engagement
 from nurture.schemas.email import ENGAGEMENT_SIGNAL, METADATA_KEY, Engagement, EngagementType
 from nurture.settings import Settings
+from nurture.tracking.links import instrument
 
 FIXTURES = Path(__file__).parent.parent.parent / "fixtures" / "postmark"
 
@@ -132,12 +134,18 @@ async def test_a_postmark_webhook_reaches_the_workflow_that_sent_the_message(
             session.add(message)
             session.flush()
             message_id, key = message.id, message.key
+            # Postmark sees the links Nurture rewrote: OriginalLink is our click URL, not the target.
+            save_links(session, message=message, urls=["https://example.com/pricing"])
+            tracked = instrument(
+                html=None, text="https://example.com/pricing", message_id=message_id, settings=settings
+            )
 
         click = json.loads((FIXTURES / "click.json").read_text())
         click |= {
             "MessageID": "not-known-yet",
             "Metadata": {METADATA_KEY: key},
             "Recipient": "reader@example.com",
+            "OriginalLink": tracked.text,
         }
         token = base64.b64encode(f"{settings.webhook_username}:{settings.webhook_password}".encode()).decode()
         with TestClient(create_app(settings), headers={"Authorization": f"Basic {token}"}) as client:
@@ -157,6 +165,6 @@ async def test_a_postmark_webhook_reaches_the_workflow_that_sent_the_message(
     assert repeat.json()["repeat"] is True
     # The repeat is not signalled again: the workflow's second event is the bounce.
     assert [(e.type, e.url, e.message_id, e.message_key) for e in received] == [
-        (EngagementType.CLICKED, "https://example.com", message_id, key),
+        (EngagementType.CLICKED, "https://example.com/pricing", message_id, key),
         (EngagementType.BOUNCED, None, message_id, key),
     ]
