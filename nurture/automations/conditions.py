@@ -101,3 +101,16 @@ def walk(condition: Condition) -> list[Condition]:
     elif isinstance(condition, Not):
         found += walk(condition.condition)
     return found
+
+
+def walk_paths(
+    condition: Condition, path: tuple[str | int, ...] = ()
+) -> list[tuple[tuple[str | int, ...], Condition]]:
+    """Like `walk`, with each condition's path from this one: `("conditions", 1, "condition")`."""
+    found: list[tuple[tuple[str | int, ...], Condition]] = [(path, condition)]
+    if isinstance(condition, AllOf | AnyOf):
+        for n, inner in enumerate(condition.conditions):
+            found += walk_paths(inner, (*path, "conditions", n))
+    elif isinstance(condition, Not):
+        found += walk_paths(condition.condition, (*path, "condition"))
+    return found

@@ -256,6 +256,27 @@ AnyStep = Annotated[
 ]
 # Steps that make a run pause: a loop must hold one, or it would spin without end.
 WAITING_STEPS = (Wait, WaitUntil, WaitFor)
+# Steps that choose where to go themselves (or stop): `next` means nothing on them.
+ROUTING_STEPS = (If, Split, GoTo, End)
+
+
+def named_targets(step: AnyStep) -> list[tuple[tuple[str | int, ...], str]]:
+    """The step ids a step names, each with the key naming it: `[(("then",), "a"), (("else",), "b")]`.
+
+    The implicit "next step in the list" is not named; `Definition.targets` includes it.
+    """
+    if isinstance(step, If):
+        return [(("then",), step.then), (("else",), step.else_)]
+    if isinstance(step, Split):
+        return [(("branches", i, "next"), branch.next) for i, branch in enumerate(step.branches)]
+    if isinstance(step, GoTo):
+        return [(("step",), step.step)]
+    if isinstance(step, End):
+        return []
+    named: list[tuple[tuple[str | int, ...], str]] = [(("next",), step.next)] if step.next else []
+    if isinstance(step, WaitFor):
+        named.append((("on_timeout",), step.on_timeout))
+    return named
 
 
 class Definition(Part):
@@ -281,6 +302,17 @@ class Definition(Part):
                     return step.next
                 return self.steps[index + 1].id if index + 1 < len(self.steps) else None
         raise KeyError(step_id)
+
+    def targets(self, step_id: str) -> list[str]:
+        """Every step id this step can go to (branches included), in order; [] when it can only end."""
+        index = next((i for i, step in enumerate(self.steps) if step.id == step_id), None)
+        if index is None:
+            raise KeyError(step_id)
+        step = self.steps[index]
+        found = [target for _, target in named_targets(step)]
+        if not isinstance(step, ROUTING_STEPS) and step.next is None and index + 1 < len(self.steps):
+            found.insert(0, self.steps[index + 1].id)
+        return found
 
     def goals(self) -> list[Goal]:
         """The goal steps, in order."""

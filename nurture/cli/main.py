@@ -1,4 +1,4 @@
-"""`nurture`: run the dev stack, API, worker, local Postmark server and migrations; manage API keys."""
+"""`nurture`: run the dev stack, API, worker, Postmark server, migrations; manage API keys, automations."""
 
 import asyncio
 import importlib
@@ -14,6 +14,8 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from nurture.cli.automations import ApplyRefused, apply_documents, load_documents
+from nurture.crud import automations as automations_crud
 from nurture.crud.api_keys import KEY_PREFIX, create_api_key, list_api_keys, revoke_api_key
 from nurture.db.migrate import current_revision, upgrade
 from nurture.db.session import session_factory, transaction
@@ -22,6 +24,8 @@ from nurture.settings import Settings, get_settings
 app = typer.Typer(help="Nurture: marketing automation on Temporal.", no_args_is_help=True)
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys, name="api-keys")
+automations = typer.Typer(help="Apply automations from YAML files and list them.", no_args_is_help=True)
+app.add_typer(automations, name="automations")
 # Soft wrap: a line holding a URL, a name or a key stays one line that terminals and scripts can use.
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -241,3 +245,43 @@ def keys_revoke(
         )
         return
     console.print(f"Revoked API key {prefix} ({escape(row.name)})")
+
+
+@automations.command("apply")
+def automations_apply(
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="YAML: {name, status?, definition}, one or more"),
+    ],
+) -> None:
+    """Create each automation in FILE, or save a new version where its definition changed."""
+    try:
+        documents = load_documents(file)
+        with transaction(session_factory(_migrated_database())) as session:
+            done = apply_documents(session, documents)
+    except ApplyRefused as exc:
+        errors.print(f"{file} is refused; nothing was changed:", style="red", markup=False)
+        for line in exc.problems:
+            errors.print(f"  {line}", markup=False)
+        raise typer.Exit(1) from None
+    for line in done:
+        console.print(line, markup=False, highlight=False)
+
+
+@automations.command("list")
+def automations_list() -> None:
+    """List automations with their status and latest version."""
+    with transaction(session_factory(_migrated_database())) as session:
+        rows = automations_crud.list_automations(session)
+        numbers = automations_crud.latest_numbers(session, automation_ids=[row.id for row in rows])
+        running = {row.id: automations_crud.count_running(session, automation_id=row.id) for row in rows}
+    table = Table("id", "name", "status", "version", "running")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            escape(row.name),
+            row.status.value,
+            str(numbers.get(row.id, "")),
+            str(running[row.id]),
+        )
+    console.print(table, soft_wrap=False)
