@@ -9,6 +9,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.automations import AutomationActivities
 from activities.email import EmailActivities
 from activities.system import SystemActivities
 from nurture.db.session import session_factory
@@ -16,10 +17,11 @@ from nurture.email.pipeline import SendPipeline
 from nurture.email.postmark import PostmarkProvider
 from nurture.settings import Settings
 from nurture.temporal import task_queues
+from workflows.automation_run import AutomationRunWorkflow
 from workflows.diagnostics import DiagnosticsWorkflow
 from workflows.message import MessageWorkflow
 
-WORKFLOWS: list[type] = [DiagnosticsWorkflow, MessageWorkflow]
+WORKFLOWS: list[type] = [DiagnosticsWorkflow, MessageWorkflow, AutomationRunWorkflow]
 
 # Sync activities (database, postmarker) run on this many threads per worker.
 ACTIVITY_THREADS = 32
@@ -44,7 +46,16 @@ class WorkerDeps:
 def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     """The main task queue's activity callables, bound to their dependencies."""
     system = SystemActivities(database_url=deps.database_url)
-    return [system.check_database]
+    runs = AutomationActivities(sessions=session_factory(deps.database_url), settings=deps.settings)
+    return [
+        system.check_database,
+        runs.enter_step,
+        runs.finish_run,
+        runs.change_contact,
+        runs.call_webhook,
+        runs.next_time_of_day,
+        runs.start_automation_for_contact,
+    ]
 
 
 def build_email_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
