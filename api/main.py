@@ -11,6 +11,7 @@ from api.routes import (
     contact_import,
     contacts,
     deals,
+    events,
     health,
     lists,
     messages,
@@ -44,6 +45,7 @@ PROTECTED_ROUTERS = [
     messages.router,
     suppressions.router,
     automations.router,
+    events.router,
 ]
 
 # Health; tracking and unsubscribe (signed tokens); webhooks (HTTP basic auth).
