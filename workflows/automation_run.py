@@ -479,8 +479,10 @@ class AutomationRunWorkflow:
         )
 
     async def _activity(self, name: str, arg: object, *, result_type: type | None = None):  # type: ignore[no-untyped-def]
+        # Local activities: short database work on this worker, without a round trip through
+        # a task queue or its history events. A signal moves a run on in milliseconds.
         args = arg if isinstance(arg, list) else [arg]
-        return await workflow.execute_activity(
+        return await workflow.execute_local_activity(
             name,
             args=args,
             result_type=result_type,
