@@ -20,6 +20,9 @@ dev: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+bench: $(STAMP)
+	$(BIN)/python -m bench.automations
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy nurture api workflows activities workers
