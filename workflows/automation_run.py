@@ -367,7 +367,9 @@ class AutomationRunWorkflow:
 
         Returns True when the condition came to hold, False when the deadline passed.
         """
+        # `_woken` is cleared just before each check, so a signal during a check wakes the next wait.
         if condition is not None:
+            self._woken = False
             first = await self._check(goal or self._current, condition=condition)
             if first.condition:
                 return True
@@ -377,7 +379,6 @@ class AutomationRunWorkflow:
             remaining = None if deadline is None else (deadline - workflow.now()).total_seconds()
             if remaining is not None and remaining <= 0:
                 return False
-            self._woken = False
             try:
                 await workflow.wait_condition(
                     lambda: self._woken or self._exit_now is not None,
@@ -386,6 +387,7 @@ class AutomationRunWorkflow:
                 )
             except TimeoutError:
                 return False
+            self._woken = False
             check = await self._check(goal or self._current, condition=condition)
             if condition is not None and check.condition:
                 return True

@@ -2,8 +2,9 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile
 
+from api.automation_signals import activity_mark, dispatch_since_after_response
 from api.deps import SessionDep
 from api.errors import Problem, invalid
 from api.schemas.contact_import import ImportReport
@@ -17,6 +18,8 @@ router = APIRouter(prefix="/contacts", tags=["contacts"])
 @router.post("/import", response_model=ImportReport)
 def import_contacts(
     session: SessionDep,
+    request: Request,
+    background: BackgroundTasks,
     file: Annotated[UploadFile, File(description="CSV in UTF-8 with a header row; `email` column required")],
     list_id: Annotated[
         int | None, Form(ge=1, le=MAX_ID, description="Subscribe every imported contact")
@@ -29,6 +32,8 @@ def import_contacts(
     """Import contacts from a CSV file; good rows are imported even when others fail."""
     # One byte past the limit is enough to refuse an oversize file without holding all of it.
     data = file.file.read(contact_csv.MAX_BYTES + 1)
+    # The import reports counts, not contacts: triggers read what it recorded after this mark.
+    mark = activity_mark(session)
     try:
         result = importer.import_contacts(
             session,
@@ -43,4 +48,5 @@ def import_contacts(
     except contact_csv.ImportRefused as exc:
         raise invalid(exc.field, exc.message) from exc
     session.commit()
+    dispatch_since_after_response(background, request, session, after_activity_id=mark)
     return ImportReport.model_validate(result)

@@ -2,14 +2,23 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 from sqlalchemy import select
 
+from api.automation_signals import dispatch_after_response
 from api.deps import SessionDep
 from api.errors import Problem, conflict, invalid, not_found
 from api.pagination import Page, PageParams, page_params, paginate
 from api.params import IdPath, IdQuery
 from api.schemas.contacts import ActivityPublic, ContactPublic, ContactUpdate, TagsIn
+from nurture.automations.triggers import (
+    Change,
+    SubscriptionChanged,
+    Tagged,
+    Untagged,
+    contact_fields,
+    field_changes,
+)
 from nurture.crud import contacts as crud
 from nurture.crud.companies import get_account
 from nurture.crud.lists import get_list, set_subscription
@@ -73,8 +82,10 @@ def list_contacts(
 
 
 @router.post("", status_code=201, response_model=ContactPublic)
-def create_contact(session: SessionDep, body: ContactCreate) -> ContactPublic:
-    """Create a contact, with its tags and list subscriptions, all or nothing."""
+def create_contact(
+    session: SessionDep, body: ContactCreate, request: Request, background: BackgroundTasks
+) -> ContactPublic:
+    """Create a contact, with its tags and list subscriptions, all or nothing; triggers run after."""
     if crud.get_contact_by_email(session, email=body.email) is not None:
         raise conflict("email", f"a contact with email {body.email} already exists")
     _check_references(session, owner_id=body.owner_id, account_id=body.account_id)
@@ -82,12 +93,17 @@ def create_contact(session: SessionDep, body: ContactCreate) -> ContactPublic:
         if get_list(session, list_id=membership.list_id) is None:
             raise invalid(f"lists[{index}].list_id", f"list {membership.list_id} does not exist")
     contact = crud.create_contact(session, fields=body.model_dump(exclude={"tags", "lists"}))
-    for name in body.tags:
-        add_tag(session, contact=contact, name=name)
+    changes: list[Change] = [
+        Tagged(name) for name in body.tags if add_tag(session, contact=contact, name=name)
+    ]
     for membership in body.lists:
         set_subscription(session, contact_id=contact.id, **membership.model_dump())
+        if membership.status == SubscriptionStatus.SUBSCRIBED:
+            changes.append(SubscriptionChanged(membership.list_id, subscribed=True))
     session.commit()
     session.refresh(contact)
+    # After the response: the caller never waits on Temporal (see api.automation_signals).
+    dispatch_after_response(background, request, session, contact_id=contact.id, changes=changes)
     return ContactPublic.of(contact)
 
 
@@ -98,16 +114,25 @@ def read_contact(contact: ContactDep) -> ContactPublic:
 
 
 @router.patch("/{contact_id}", response_model=ContactPublic)
-def update_contact(session: SessionDep, contact: ContactDep, body: ContactUpdate) -> ContactPublic:
+def update_contact(
+    session: SessionDep,
+    contact: ContactDep,
+    body: ContactUpdate,
+    request: Request,
+    background: BackgroundTasks,
+) -> ContactPublic:
     """Change the fields given; custom_fields merge, and a null value removes that key."""
     changes = body.model_dump(exclude_unset=True)
     new_email = changes.get("email")
     if new_email and new_email != contact.email and crud.get_contact_by_email(session, email=new_email):
         raise conflict("email", f"a contact with email {new_email} already exists")
     _check_references(session, owner_id=changes.get("owner_id"), account_id=changes.get("account_id"))
+    before = contact_fields(contact)
     crud.update_contact(session, contact=contact, changes=changes)
     session.commit()
     session.refresh(contact)
+    changed = field_changes(before, contact_fields(contact))
+    dispatch_after_response(background, request, session, contact_id=contact.id, changes=changed)
     return ContactPublic.of(contact)
 
 
@@ -120,23 +145,28 @@ def delete_contact(session: SessionDep, contact: ContactDep) -> Response:
 
 
 @router.post("/{contact_id}/tags", response_model=ContactPublic)
-def tag_contact(session: SessionDep, contact: ContactDep, body: TagsIn) -> ContactPublic:
+def tag_contact(
+    session: SessionDep, contact: ContactDep, body: TagsIn, request: Request, background: BackgroundTasks
+) -> ContactPublic:
     """Add tags (created if new); tags the contact already has are left as they are."""
-    for name in body.tags:
-        add_tag(session, contact=contact, name=name)
+    added = [Tagged(name) for name in body.tags if add_tag(session, contact=contact, name=name)]
     session.commit()
     session.refresh(contact)
+    dispatch_after_response(background, request, session, contact_id=contact.id, changes=added)
     return ContactPublic.of(contact)
 
 
 # `:path` so that a tag with a slash in its name can be removed too.
 @router.delete("/{contact_id}/tags/{tag:path}", response_model=ContactPublic)
-def untag_contact(session: SessionDep, contact: ContactDep, tag: str) -> ContactPublic:
+def untag_contact(
+    session: SessionDep, contact: ContactDep, tag: str, request: Request, background: BackgroundTasks
+) -> ContactPublic:
     """Remove a tag from the contact."""
     if not remove_tag(session, contact=contact, name=tag):
         raise Problem(404, "Not found", f"contact {contact.id} has no tag '{tag}'")
     session.commit()
     session.refresh(contact)
+    dispatch_after_response(background, request, session, contact_id=contact.id, changes=[Untagged(tag)])
     return ContactPublic.of(contact)
 
 

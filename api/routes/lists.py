@@ -2,8 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
+from sqlalchemy.orm import Session
 
+from api.automation_signals import dispatch_after_response
 from api.deps import SessionDep
 from api.errors import conflict, invalid, not_found
 from api.pagination import Page, PageParams, page_params, paginate
@@ -16,6 +18,7 @@ from api.schemas.lists import (
     SubscriptionPublic,
     SubscriptionUpdate,
 )
+from nurture.automations.triggers import SubscriptionChanged
 from nurture.crud import lists as crud
 from nurture.crud.contacts import get_contact
 from nurture.db.models import ListSubscription, MailingList, SubscriptionStatus
@@ -59,6 +62,20 @@ def _lists_public(session: SessionDep, rows: list[MailingList]) -> list[ListPubl
 def _subscriptions_public(session: SessionDep, rows: list[ListSubscription]) -> list[SubscriptionPublic]:
     emails = crud.subscriber_emails(session, contact_ids=[row.contact_id for row in rows])
     return [SubscriptionPublic.of(row, email=emails[row.contact_id]) for row in rows]
+
+
+def _dispatch(
+    request: Request,
+    background: BackgroundTasks,
+    session: Session,
+    row: ListSubscription,
+    previous: SubscriptionStatus | None,
+) -> None:
+    """After the response, tell the contact's runs and triggers of a change of standing, if any."""
+    if row.status == previous:
+        return
+    change = SubscriptionChanged(row.list_id, subscribed=row.status == SubscriptionStatus.SUBSCRIBED)
+    dispatch_after_response(background, request, session, contact_id=row.contact_id, changes=[change])
 
 
 @router.get("", response_model=Page[ListPublic])
@@ -128,7 +145,12 @@ def list_subscriptions(
     responses={200: {"model": SubscriptionPublic, "description": "The contact was on the list"}},
 )
 def create_subscription(
-    session: SessionDep, mailing_list: ListDep, body: SubscriptionCreate, response: Response
+    session: SessionDep,
+    mailing_list: ListDep,
+    body: SubscriptionCreate,
+    response: Response,
+    request: Request,
+    background: BackgroundTasks,
 ) -> SubscriptionPublic:
     """Put a contact on the list (201), or change its standing if it is on it already (200).
 
@@ -140,9 +162,11 @@ def create_subscription(
     if contact is None:
         raise invalid("contact_id", f"contact {body.contact_id} does not exist")
     existed = crud.get_subscription(session, list_id=mailing_list.id, contact_id=contact.id)
+    previous = existed.status if existed is not None else None
     row = crud.set_subscription(session, list_id=mailing_list.id, **body.model_dump())
     session.commit()
     session.refresh(row)
+    _dispatch(request, background, session, row, previous)
     if existed is not None:
         response.status_code = 200
     return SubscriptionPublic.of(row, email=contact.email)
@@ -156,9 +180,14 @@ def read_subscription(session: SessionDep, subscription: SubscriptionDep) -> Sub
 
 @router.patch("/{list_id}/subscriptions/{contact_id}", response_model=SubscriptionPublic)
 def update_subscription(
-    session: SessionDep, subscription: SubscriptionDep, body: SubscriptionUpdate
+    session: SessionDep,
+    subscription: SubscriptionDep,
+    body: SubscriptionUpdate,
+    request: Request,
+    background: BackgroundTasks,
 ) -> SubscriptionPublic:
     """Change a contact's standing; the consent fields count only when it becomes subscribed."""
+    previous = subscription.status
     row = crud.set_subscription(
         session,
         list_id=subscription.list_id,
@@ -167,12 +196,18 @@ def update_subscription(
     )
     session.commit()
     session.refresh(row)
+    _dispatch(request, background, session, row, previous)
     return _subscriptions_public(session, [row])[0]
 
 
 @router.delete("/{list_id}/subscriptions/{contact_id}", status_code=204)
-def remove_subscription(session: SessionDep, subscription: SubscriptionDep) -> Response:
+def remove_subscription(
+    session: SessionDep, subscription: SubscriptionDep, request: Request, background: BackgroundTasks
+) -> Response:
     """Take the contact off the list entirely, recording `list.removed`."""
+    left = SubscriptionChanged(subscription.list_id, subscribed=False)
+    contact_id = subscription.contact_id
     crud.remove_subscription(session, subscription=subscription)
     session.commit()
+    dispatch_after_response(background, request, session, contact_id=contact_id, changes=[left])
     return Response(status_code=204)
