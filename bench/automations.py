@@ -130,16 +130,9 @@ async def automation_rate(client: Client, settings: Settings, count: int) -> flo
         enroll(client, sessions, settings, automation_id=automation_id, contact_id=c) for c in contacts
     )
     assert all(r.started for r in results), [r.reason for r in results if not r.started][:3]
-    while True:
-        with sessions() as session:
-            waiting = session.scalar(
-                select(func.count()).where(
-                    AutomationRun.automation_id == automation_id, AutomationRun.current_step == "wait"
-                )
-            )
-        if waiting == count:
-            return count / (time.perf_counter() - started)
+    while await asyncio.to_thread(_waiting, sessions, automation_id) < count:
         await asyncio.sleep(0.05)
+    return count / (time.perf_counter() - started)
 
 
 async def signal_latency(client: Client, settings: Settings, runs: int) -> list[float]:
@@ -164,22 +157,14 @@ async def signal_latency(client: Client, settings: Settings, runs: int) -> list[
     enrolled = await _gather_limited(
         enroll(client, sessions, settings, automation_id=automation_id, contact_id=c) for c in contacts
     )
-    while True:
-        with sessions() as session:
-            waiting = session.scalar(
-                select(func.count()).where(
-                    AutomationRun.automation_id == automation_id, AutomationRun.current_step == "wait"
-                )
-            )
-        if waiting == runs:
-            break
+    while await asyncio.to_thread(_waiting, sessions, automation_id) < runs:
         await asyncio.sleep(0.05)
     await asyncio.sleep(1)  # every run is inside its wait, not just entering it
     sent: dict[int, datetime] = {}
     for contact_id, enrollment in zip(contacts, enrolled, strict=True):
         now = datetime.now(UTC)
-        with transaction(sessions) as session:
-            session.add(ContactEvent(contact_id=contact_id, name="go", properties={}, occurred_at=now))
+        # Off the event loop: the worker under test polls on this loop too.
+        await asyncio.to_thread(_record_event, sessions, contact_id, now)
         sent[contact_id] = datetime.now(UTC)
         await client.get_workflow_handle(enrollment.workflow_id).signal(
             "contact_event", ContactEventSignal(name="go", occurred_at=now)
@@ -187,16 +172,39 @@ async def signal_latency(client: Client, settings: Settings, runs: int) -> list[
         await asyncio.sleep(0.02)  # one at a time: latency, not a burst
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        with sessions() as session:
-            rows = session.execute(
-                select(ActivityEvent.contact_id, ActivityEvent.occurred_at).where(
-                    ActivityEvent.type == "tag.added", ActivityEvent.contact_id.in_(contacts)
-                )
-            ).all()
+        rows = await asyncio.to_thread(_tagged, sessions, contacts)
         if len(rows) == runs:
             return [(at - sent[c]).total_seconds() * 1000 for c, at in rows]
         await asyncio.sleep(0.2)
     raise TimeoutError(f"only {len(rows)} of {runs} runs moved on")
+
+
+def _waiting(sessions, automation_id: int) -> int:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        return int(
+            session.scalar(
+                select(func.count()).where(
+                    AutomationRun.automation_id == automation_id, AutomationRun.current_step == "wait"
+                )
+            )
+            or 0
+        )
+
+
+def _record_event(sessions, contact_id: int, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    with transaction(sessions) as session:
+        session.add(ContactEvent(contact_id=contact_id, name="go", properties={}, occurred_at=now))
+
+
+def _tagged(sessions, contacts: list[int]) -> list:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        return list(
+            session.execute(
+                select(ActivityEvent.contact_id, ActivityEvent.occurred_at).where(
+                    ActivityEvent.type == "tag.added", ActivityEvent.contact_id.in_(contacts)
+                )
+            ).all()
+        )
 
 
 def _percentile(values: list[float], q: float) -> float:
