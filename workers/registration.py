@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 
 from activities.automations import AutomationActivities
 from activities.email import EmailActivities
+from activities.enrollment import EnrollmentActivities
 from activities.system import SystemActivities
 from nurture.db.session import session_factory
 from nurture.email.pipeline import SendPipeline
@@ -19,9 +20,10 @@ from nurture.settings import Settings
 from nurture.temporal import task_queues
 from workflows.automation_run import AutomationRunWorkflow
 from workflows.diagnostics import DiagnosticsWorkflow
+from workflows.enrollment import EnrollmentWorkflow
 from workflows.message import MessageWorkflow
 
-WORKFLOWS: list[type] = [DiagnosticsWorkflow, MessageWorkflow, AutomationRunWorkflow]
+WORKFLOWS: list[type] = [DiagnosticsWorkflow, MessageWorkflow, AutomationRunWorkflow, EnrollmentWorkflow]
 
 # Sync activities (database, postmarker) run on this many threads per worker.
 ACTIVITY_THREADS = 32
@@ -46,7 +48,9 @@ class WorkerDeps:
 def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     """The main task queue's activity callables, bound to their dependencies."""
     system = SystemActivities(database_url=deps.database_url)
-    runs = AutomationActivities(sessions=session_factory(deps.database_url), settings=deps.settings)
+    sessions = session_factory(deps.database_url)
+    runs = AutomationActivities(sessions=sessions, settings=deps.settings)
+    enrollments = EnrollmentActivities(sessions=sessions, settings=deps.settings)
     return [
         system.check_database,
         runs.enter_step,
@@ -55,6 +59,8 @@ def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         runs.call_webhook,
         runs.next_time_of_day,
         runs.start_automation_for_contact,
+        enrollments.enrollment_page,
+        enrollments.enroll_contacts,
     ]
 
 

@@ -90,6 +90,8 @@ class AutomationRunWorkflow:
         self._definition: Definition | None = None
         self._current: str | None = None
         self._steps_run = 0
+        # A pause or resume that arrives with the start, before the run has its state.
+        self._paused: bool | None = None
 
     # Signals, updates and queries.
 
@@ -116,12 +118,14 @@ class AutomationRunWorkflow:
     @workflow.signal
     def pause(self) -> None:
         """Hold the run before its next send."""
+        self._paused = True
         if self._state is not None:
             self._state.paused = True
 
     @workflow.signal
     def resume(self) -> None:
         """Release a held run; what was held is sent once."""
+        self._paused = False
         if self._state is not None:
             self._state.paused = False
 
@@ -168,6 +172,8 @@ class AutomationRunWorkflow:
         self._input = input
         self._definition = input.definition
         self._state = state = input.state or RunState(run_id=input.run_id, started_at=workflow.now())
+        if self._paused is not None:
+            state.paused = self._paused
         step_id: str | None = input.resume_at or input.definition.steps[0].id
         outcome = RunOutcome(status="completed")
         try:
@@ -269,7 +275,6 @@ class AutomationRunWorkflow:
     async def _run_step(self, step: AnyStep) -> str | None:
         definition = self._definition
         assert definition is not None and self._input is not None and self._state is not None
-        following = definition.following(step.id)
         match step:
             case SendEmail():
                 await self._send(step)
@@ -291,7 +296,11 @@ class AutomationRunWorkflow:
                 met = await self._wait(
                     deadline=workflow.now() + parse_duration(step.timeout), condition=step.condition
                 )
-                return following if met else step.on_timeout
+                # Read after the wait: a migration meanwhile may have changed where it leads.
+                assert self._definition is not None
+                now_step = self._definition.step(step.id)
+                on_timeout = now_step.on_timeout if isinstance(now_step, WaitFor) else step.on_timeout
+                return self._following(step.id) if met else on_timeout
             case If():
                 check = await self._check(step.id, condition=step.condition)
                 return step.then if check.condition else step.else_
@@ -302,7 +311,7 @@ class AutomationRunWorkflow:
                     if roll <= 0:
                         return branch.next
             case Goal():
-                return await self._goal(step, following)
+                return await self._goal(step)
             case GoTo():
                 return step.step
             case ChangeTags():
@@ -339,13 +348,18 @@ class AutomationRunWorkflow:
                 )
             case End():
                 return None
-        return following
+        return self._following(step.id)
+
+    def _following(self, step_id: str) -> str | None:
+        """Where a finished step leads, in the definition the run has now (it may have migrated)."""
+        assert self._definition is not None
+        return self._definition.following(step_id)
 
     def _source(self) -> str:
         assert self._input is not None
         return f"automation {self._input.automation_id}"
 
-    async def _goal(self, step: Goal, following: str | None) -> str | None:
+    async def _goal(self, step: Goal) -> str | None:
         state = self._state
         assert state is not None
         if step.id not in state.goals_reached:
@@ -356,9 +370,9 @@ class AutomationRunWorkflow:
                 if step.if_unmet == "wait":
                     await self._wait(deadline=None, condition=step.condition, goal=step.id)
                 else:
-                    return following
+                    return self._following(step.id)
             state.goals_reached.append(step.id)
-        return following
+        return self._following(step.id)
 
     async def _wait(
         self, *, deadline: datetime | None, condition: Condition | None, goal: str | None = None

@@ -3,10 +3,18 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from nurture.db.models import Automation, AutomationRun, AutomationStatus, AutomationVersion, RunStatus
-from nurture.schemas.fields import Input, Name, Output, not_null
+from nurture.db.models import (
+    Automation,
+    AutomationRun,
+    AutomationStatus,
+    AutomationVersion,
+    ContactStatus,
+    RunStatus,
+)
+from nurture.schemas.contacts import TagName
+from nurture.schemas.fields import Id, Input, Name, Output, not_null
 
 # Checked by nurture.automations.check_definition, so that every problem names its step path.
 DefinitionJson = dict[str, Any]
@@ -138,3 +146,106 @@ class AutomationReport(Output):
     steps: list[StepReport]
     runs: RunTotals
     goals: list[GoalReport]
+
+
+class StatusChangePublic(AutomationPublic):
+    """An automation after a status change; pausing and resuming also report the runs signalled.
+
+    `warning` says when the change committed but Temporal could not be told.
+    """
+
+    signalled: int | None = None
+    warning: str | None = None
+
+
+class EnrollmentFilter(Input):
+    """Contacts to enroll, filtered as `GET /contacts` filters them (every key given applies)."""
+
+    tag: TagName | None = None
+    status: ContactStatus | None = None
+    list_id: Id | None = Field(default=None, description="Members of this list, whatever their status")
+    q: str | None = Field(default=None, max_length=200, description="Search email and names")
+
+    @model_validator(mode="after")
+    def _something(self) -> "EnrollmentFilter":
+        # An empty filter would take every contact; that must be asked for, not fallen into.
+        if self.tag is None and self.status is None and self.list_id is None and not self.q:
+            raise ValueError("give at least one of tag, status, list_id or q")
+        return self
+
+
+class EnrollmentCreate(Input):
+    """Exactly one of: a contact (enrolled now), a list's subscribers or a filter (in the background)."""
+
+    contact_id: Id | None = None
+    list_id: Id | None = Field(default=None, description="Enroll the contacts subscribed to this list")
+    filter: EnrollmentFilter | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "EnrollmentCreate":
+        given = [self.contact_id, self.list_id, self.filter]
+        if sum(value is not None for value in given) != 1:
+            raise ValueError("give exactly one of contact_id, list_id or filter")
+        return self
+
+
+class EnrollmentAccepted(Output):
+    """A bulk enrollment started in the background; follow it at `progress_url`."""
+
+    id: str
+    progress_url: str
+    ui_url: str
+
+
+class EnrollmentProgressPublic(Output):
+    """How far a bulk enrollment has got: runs started, refusals by reason, failures.
+
+    `refused` counts by category: `once`, `after_previous`, `per_value` (entry rules), `running` (a run
+    already going), `inactive` (the automation stopped being active), `missing` (the contact was
+    deleted meanwhile), `no_version`, `other`.
+    """
+
+    id: str
+    automation_id: int
+    status: str
+    done: bool
+    started: int
+    refused: dict[str, int]
+    refused_total: int
+    failed: int
+    errors: list[str]
+    contacts_seen: int
+    stopped: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    ui_url: str
+
+
+class MigrateBody(Input):
+    """The version to move running runs to; the latest when left out."""
+
+    to_version: Id | None = None
+
+
+class MovedRunPublic(Output):
+    """A run now on the target version, at this step."""
+
+    run_id: int
+    workflow_id: str
+    step: str | None
+
+
+class NotMovedRunPublic(Output):
+    """A run left on its version, and why."""
+
+    run_id: int
+    workflow_id: str
+    reason: str
+
+
+class MigrationPublic(Output):
+    """Running runs on older versions: those moved to `version` and those left where they were."""
+
+    version: int
+    moved: list[MovedRunPublic]
+    not_moved: list[NotMovedRunPublic]
