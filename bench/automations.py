@@ -17,7 +17,6 @@ import asyncio
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,13 +44,7 @@ from nurture.db.session import session_factory, transaction
 from nurture.settings import Settings
 from nurture.temporal import search_attributes
 from nurture.temporal.binaries import temporal_cli
-from workers.registration import (
-    ACTIVITY_THREADS,
-    EMAIL_CONCURRENCY,
-    WorkerDeps,
-    build_email_worker,
-    build_worker,
-)
+from workers.registration import WorkerDeps, running_workers
 
 CONCURRENCY = 50
 
@@ -231,19 +224,11 @@ async def main(contacts: int, latency_runs: int, database_url: str | None) -> No
         task_queue=f"bench-{run}",
         email_task_queue=f"bench-email-{run}",
     )
-    deps = WorkerDeps(settings=settings)
     try:
-        with (
-            ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor,
-            ThreadPoolExecutor(max_workers=EMAIL_CONCURRENCY) as sends,
-        ):
-            async with (
-                build_worker(env.client, deps, executor=executor, task_queue=settings.task_queue),
-                build_email_worker(env.client, deps, executor=sends, task_queue=settings.email_task_queue),
-            ):
-                bare = await bare_rate(env.client, contacts)
-                automations = await automation_rate(env.client, settings, contacts)
-                latencies = await signal_latency(env.client, settings, latency_runs)
+        async with running_workers(env.client, WorkerDeps(settings=settings)):
+            bare = await bare_rate(env.client, contacts)
+            automations = await automation_rate(env.client, settings, contacts)
+            latencies = await signal_latency(env.client, settings, latency_runs)
     finally:
         await env.shutdown()
     database = "PostgreSQL" if url.startswith("postgresql") else "SQLite"

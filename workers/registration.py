@@ -1,7 +1,8 @@
 """Every workflow and activity the worker runs, registered in one place (tests reuse it)."""
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -112,3 +113,21 @@ def build_email_worker(
         max_concurrent_activities=EMAIL_CONCURRENCY,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
+
+
+@asynccontextmanager
+async def running_workers(client: Client, deps: WorkerDeps) -> AsyncIterator[tuple[Worker, Worker]]:
+    """The main and email workers on the settings' task queues, running until the block ends.
+
+    Sends get threads of their own: they never queue behind other activities while their
+    start-to-close clock runs.
+    """
+    settings = deps.settings
+    with (
+        ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor,
+        ThreadPoolExecutor(max_workers=EMAIL_CONCURRENCY, thread_name_prefix="send") as sends,
+    ):
+        main = build_worker(client, deps, executor=executor, task_queue=settings.task_queue)
+        email = build_email_worker(client, deps, executor=sends, task_queue=settings.email_task_queue)
+        async with main, email:
+            yield main, email

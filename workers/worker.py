@@ -3,19 +3,12 @@
 import asyncio
 import logging
 import signal
-from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
 
 from nurture.settings import Settings
 from nurture.temporal.client import connect
-from workers.registration import (
-    ACTIVITY_THREADS,
-    EMAIL_CONCURRENCY,
-    WorkerDeps,
-    build_email_worker,
-    build_worker,
-)
+from workers.registration import WorkerDeps, running_workers
 
 log = logging.getLogger("nurture.worker")
 
@@ -41,22 +34,14 @@ async def run_worker(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     deps = WorkerDeps(settings=settings)
-    # Sends get threads of their own: they never queue behind other activities while their
-    # start-to-close clock runs.
-    with (
-        ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor,
-        ThreadPoolExecutor(max_workers=EMAIL_CONCURRENCY, thread_name_prefix="send") as sends,
-    ):
-        worker = build_worker(client, deps, executor=executor, task_queue=settings.task_queue)
-        email_worker = build_email_worker(client, deps, executor=sends, task_queue=settings.email_task_queue)
-        async with worker, email_worker:
-            log.info(
-                "Worker polling %s and %s on %s",
-                worker.task_queue,
-                email_worker.task_queue,
-                settings.temporal_address,
-            )
-            await stop.wait()
+    async with running_workers(client, deps) as (worker, email_worker):
+        log.info(
+            "Worker polling %s and %s on %s",
+            worker.task_queue,
+            email_worker.task_queue,
+            settings.temporal_address,
+        )
+        await stop.wait()
     log.info("Worker stopped")
 
 

@@ -4,7 +4,6 @@ take the right path, with the right emails sent once (through the local Postmark
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -35,13 +34,7 @@ from nurture.postmark_server import RunningServer
 from nurture.schemas.email import METADATA_KEY, EngagementType, TemplateKind
 from nurture.settings import Settings
 from tests.workflows.histories import record
-from workers.registration import (
-    ACTIVITY_THREADS,
-    EMAIL_CONCURRENCY,
-    WorkerDeps,
-    build_email_worker,
-    build_worker,
-)
+from workers.registration import WorkerDeps, running_workers
 
 PRICING = "https://example.com/pricing"
 
@@ -197,17 +190,8 @@ async def world(
             )
         )
         ids = automation.id, newsletter.id
-    deps = WorkerDeps(settings=settings)
-    client = time_skipping.client
-    with (
-        ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor,
-        ThreadPoolExecutor(max_workers=EMAIL_CONCURRENCY) as sends,
-    ):
-        async with (
-            build_worker(client, deps, executor=executor, task_queue=settings.task_queue),
-            build_email_worker(client, deps, executor=sends, task_queue=settings.email_task_queue),
-        ):
-            yield Nurture(time_skipping, settings, postmark_server, *ids)
+    async with running_workers(time_skipping.client, WorkerDeps(settings=settings)):
+        yield Nurture(time_skipping, settings, postmark_server, *ids)
 
 
 async def _until_waiting_at(handle: WorkflowHandle[Any, Any], step: str) -> None:

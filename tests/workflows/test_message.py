@@ -9,7 +9,6 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,13 +27,7 @@ from nurture.postmark_server import RunningServer
 from nurture.schemas.email import METADATA_KEY, TemplateKind
 from nurture.settings import Settings
 from tests.workflows.histories import record
-from workers.registration import (
-    ACTIVITY_THREADS,
-    EMAIL_CONCURRENCY,
-    WorkerDeps,
-    build_email_worker,
-    build_worker,
-)
+from workers.registration import WorkerDeps, running_workers
 
 
 @dataclass
@@ -97,17 +90,8 @@ def stack(
 
 @pytest.fixture
 async def worker(stack: Stack, dev_server: WorkflowEnvironment) -> AsyncIterator[None]:
-    deps = WorkerDeps(settings=stack.settings)
-    with (
-        ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor,
-        ThreadPoolExecutor(max_workers=EMAIL_CONCURRENCY) as sends,
-    ):
-        main = build_worker(dev_server.client, deps, executor=executor, task_queue=stack.settings.task_queue)
-        email = build_email_worker(
-            dev_server.client, deps, executor=sends, task_queue=stack.settings.email_task_queue
-        )
-        async with main, email:
-            yield
+    async with running_workers(dev_server.client, WorkerDeps(settings=stack.settings)):
+        yield
 
 
 async def _send(stack: Stack, key: str, **query: str) -> httpx.Response:

@@ -1,7 +1,6 @@
 """A send that cannot get through for a day is closed as failed, on the time-skipping server."""
 
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
@@ -12,13 +11,7 @@ from nurture.db.session import session_factory, transaction
 from nurture.schemas.email import MessageStatus, SendRequest, TemplateKind
 from nurture.settings import Settings
 from tests.workflows.histories import record
-from workers.registration import (
-    ACTIVITY_THREADS,
-    EMAIL_CONCURRENCY,
-    WorkerDeps,
-    build_email_worker,
-    build_worker,
-)
+from workers.registration import WorkerDeps, running_workers
 from workflows.message import MessageInput, MessageWorkflow
 
 
@@ -47,23 +40,15 @@ async def test_a_key_postmark_never_answers_for_is_failed_after_a_day(
         session.flush()
         request = SendRequest(key=f"receipt-{run}", template_id=template.id, contact_id=contact.id)
 
-    deps = WorkerDeps(settings=settings)
     client = time_skipping.client
-    with (
-        ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor,
-        ThreadPoolExecutor(max_workers=EMAIL_CONCURRENCY) as sends,
-    ):
-        async with (
-            build_worker(client, deps, executor=executor, task_queue=settings.task_queue),
-            build_email_worker(client, deps, executor=sends, task_queue=settings.email_task_queue),
-        ):
-            result = await client.execute_workflow(
-                MessageWorkflow.run,
-                MessageInput(request=request, email_task_queue=settings.email_task_queue),
-                id=f"message:{request.key}",
-                task_queue=settings.task_queue,
-            )
-            await record(client, workflow_id=f"message:{request.key}", name="message_gave_up")
+    async with running_workers(client, WorkerDeps(settings=settings)):
+        result = await client.execute_workflow(
+            MessageWorkflow.run,
+            MessageInput(request=request, email_task_queue=settings.email_task_queue),
+            id=f"message:{request.key}",
+            task_queue=settings.task_queue,
+        )
+        await record(client, workflow_id=f"message:{request.key}", name="message_gave_up")
 
     assert result.status == MessageStatus.FAILED
     assert (result.reason or "").startswith("gave up: ")

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,13 +33,7 @@ from nurture.db.session import session_factory, transaction
 from nurture.postmark_server import RunningServer
 from nurture.schemas.email import TemplateKind
 from nurture.settings import Settings
-from workers.registration import (
-    ACTIVITY_THREADS,
-    EMAIL_CONCURRENCY,
-    WorkerDeps,
-    build_email_worker,
-    build_worker,
-)
+from workers.registration import WorkerDeps, running_workers
 
 
 @dataclass
@@ -129,16 +122,8 @@ async def _world(
                 ("last", "Last call"),
             ]
         }
-    deps = WorkerDeps(settings=settings)
-    with (
-        ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor,
-        ThreadPoolExecutor(max_workers=EMAIL_CONCURRENCY) as sends,
-    ):
-        async with (
-            build_worker(env.client, deps, executor=executor, task_queue=settings.task_queue),
-            build_email_worker(env.client, deps, executor=sends, task_queue=settings.email_task_queue),
-        ):
-            yield Runs(env, settings, sessions, postmark_server, templates, run)
+    async with running_workers(env.client, WorkerDeps(settings=settings)):
+        yield Runs(env, settings, sessions, postmark_server, templates, run)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,13 +32,7 @@ from nurture.db.session import session_factory, transaction
 from nurture.postmark_server import RunningServer
 from nurture.schemas.email import METADATA_KEY, TemplateKind
 from nurture.settings import Settings
-from workers.registration import (
-    ACTIVITY_THREADS,
-    EMAIL_CONCURRENCY,
-    WorkerDeps,
-    build_email_worker,
-    build_worker,
-)
+from workers.registration import WorkerDeps, running_workers
 
 OPEN = Path(__file__).parent.parent / "fixtures" / "postmark" / "open.json"
 
@@ -113,17 +106,8 @@ def stack(
 
 @pytest.fixture
 async def worker(stack: Stack, dev_server: WorkflowEnvironment) -> AsyncIterator[None]:
-    deps = WorkerDeps(settings=stack.settings)
-    with (
-        ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor,
-        ThreadPoolExecutor(max_workers=EMAIL_CONCURRENCY) as sends,
-    ):
-        main = build_worker(dev_server.client, deps, executor=executor, task_queue=stack.settings.task_queue)
-        email = build_email_worker(
-            dev_server.client, deps, executor=sends, task_queue=stack.settings.email_task_queue
-        )
-        async with main, email:
-            yield
+    async with running_workers(dev_server.client, WorkerDeps(settings=stack.settings)):
+        yield
     # Run ids restart with the next test's empty database: end what this test left waiting,
     # so that a workflow id is never taken by a run of an earlier test on the shared server.
     with session_factory(stack.settings.resolved_database_url)() as session:
