@@ -1,5 +1,6 @@
 """The Suppressions API, per message stream: create, delete and dump."""
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -32,44 +33,33 @@ def _valid(address: Any) -> bool:
     return isinstance(address, str) and "@" in address.strip("@")
 
 
-async def create(request: Request) -> JSONResponse:
-    """`POST /message-streams/{stream}/suppressions`: suppress addresses manually."""
+async def _each_address(request: Request, apply: Callable[[str, str], object], status: str) -> JSONResponse:
+    # Postmark answers per address, in order: invalid ones fail, the others get `status`.
     stream = _stream(request)
-    store = state_of(request).store
     results = []
     for address in await _addresses(request):
         if not _valid(address):
-            results.append(
-                {
-                    "EmailAddress": address,
-                    "Status": "Failed",
-                    "Message": "An invalid email address was provided.",
-                }
-            )
+            message = "An invalid email address was provided."
+            results.append({"EmailAddress": address, "Status": "Failed", "Message": message})
             continue
-        store.suppress(stream, address, reason="ManualSuppression", origin="Customer")
-        results.append({"EmailAddress": address, "Status": "Suppressed", "Message": None})
+        apply(stream, address)
+        results.append({"EmailAddress": address, "Status": status, "Message": None})
     return JSONResponse({"Suppressions": results})
+
+
+async def create(request: Request) -> JSONResponse:
+    """`POST /message-streams/{stream}/suppressions`: suppress addresses manually."""
+    store = state_of(request).store
+
+    def suppress(stream: str, address: str) -> None:
+        store.suppress(stream, address, reason="ManualSuppression", origin="Customer")
+
+    return await _each_address(request, suppress, "Suppressed")
 
 
 async def delete(request: Request) -> JSONResponse:
     """`POST /message-streams/{stream}/suppressions/delete`: reactivate addresses."""
-    stream = _stream(request)
-    store = state_of(request).store
-    results = []
-    for address in await _addresses(request):
-        if not _valid(address):
-            results.append(
-                {
-                    "EmailAddress": address,
-                    "Status": "Failed",
-                    "Message": "An invalid email address was provided.",
-                }
-            )
-            continue
-        store.unsuppress(stream, address)
-        results.append({"EmailAddress": address, "Status": "Deleted", "Message": None})
-    return JSONResponse({"Suppressions": results})
+    return await _each_address(request, state_of(request).store.unsuppress, "Deleted")
 
 
 async def dump(request: Request) -> JSONResponse:
