@@ -33,6 +33,7 @@ from nurture.email.engagement import deliver_engagement, engagement_of
 from nurture.postmark_server import RunningServer
 from nurture.schemas.email import METADATA_KEY, EngagementType, TemplateKind
 from nurture.settings import Settings
+from tests.isolated import isolated
 from tests.workflows.histories import record
 from workers.registration import WorkerDeps, running_workers
 
@@ -158,14 +159,7 @@ async def world(
     settings: Settings, time_skipping: WorkflowEnvironment, postmark_server: RunningServer
 ) -> AsyncIterator[Nurture]:
     run = uuid.uuid4().hex[:8]
-    settings = settings.model_copy(
-        update={
-            "postmark_api_url": postmark_server.url + "/",
-            "postmark_server_token": postmark_server.server_token,
-            "task_queue": f"t-{run}",
-            "email_task_queue": f"e-{run}",
-        }
-    )
+    settings = isolated(settings, postmark_server)
     with transaction(session_factory(settings.resolved_database_url)) as session:
         newsletter = create_list(session, name="Trial users")
         templates = {}

@@ -26,6 +26,7 @@ from nurture.db.session import session_factory, transaction
 from nurture.postmark_server import RunningServer
 from nurture.schemas.email import METADATA_KEY, TemplateKind
 from nurture.settings import Settings
+from tests.isolated import isolated
 from tests.workflows.histories import record
 from workers.registration import WorkerDeps, running_workers
 
@@ -60,16 +61,12 @@ def stack(
     settings: Settings, dev_server: WorkflowEnvironment, postmark_server: RunningServer
 ) -> Iterator[Stack]:
     run = uuid.uuid4().hex[:8]
-    settings = settings.model_copy(
-        update={
-            "temporal_address": dev_server.client.service_client.config.target_host,
-            "postmark_api_url": postmark_server.url + "/",
-            "postmark_server_token": postmark_server.server_token,
-            "postmark_timeout": 2.0,
-            "reconcile_delay": 1.0,
-            "task_queue": f"test-{run}",
-            "email_task_queue": f"test-email-{run}",
-        }
+    settings = isolated(
+        settings,
+        postmark_server,
+        temporal_address=dev_server.client.service_client.config.target_host,
+        postmark_timeout=2.0,
+        reconcile_delay=1.0,
     )
     with transaction(session_factory(settings.resolved_database_url)) as session:
         contact = Contact(email="ada@example.com", first_name="Ada")

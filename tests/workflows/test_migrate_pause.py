@@ -33,6 +33,7 @@ from nurture.db.session import session_factory, transaction
 from nurture.postmark_server import RunningServer
 from nurture.schemas.email import TemplateKind
 from nurture.settings import Settings
+from tests.isolated import isolated
 from workers.registration import WorkerDeps, running_workers
 
 
@@ -97,14 +98,7 @@ async def _world(
     settings: Settings, env: WorkflowEnvironment, postmark_server: RunningServer
 ) -> AsyncIterator[Runs]:
     run = uuid.uuid4().hex[:8]
-    settings = settings.model_copy(
-        update={
-            "postmark_api_url": postmark_server.url + "/",
-            "postmark_server_token": postmark_server.server_token,
-            "task_queue": f"t-{run}",
-            "email_task_queue": f"e-{run}",
-        }
-    )
+    settings = isolated(settings, postmark_server)
     sessions = session_factory(settings.resolved_database_url)
     with transaction(sessions) as session:
         templates = {

@@ -27,6 +27,7 @@ from nurture.email.postmark import PostmarkProvider
 from nurture.postmark_server import RunningServer
 from nurture.schemas.email import METADATA_KEY, MessageStatus, SendRequest, TemplateKind
 from nurture.settings import Settings
+from tests.isolated import isolated
 
 HTML = """<html><body>
 <p>Hi {{ contact.first_name }}, your plan is {{ contact.plan }}.</p>
@@ -75,14 +76,9 @@ def _pipeline(settings: Settings, *, timeout: float = 10) -> SendPipeline:
 
 @pytest.fixture
 def world(settings: Settings, postmark_server: RunningServer) -> Iterator[World]:
-    settings = settings.model_copy(
-        update={
-            "postmark_api_url": postmark_server.url + "/",
-            "postmark_server_token": postmark_server.server_token,
-            "public_url": "https://nurture.example.com",
-            # The local server's search is never behind; tests of the lag set their own delay.
-            "reconcile_delay": 0.0,
-        }
+    # The local server's search is never behind; tests of the lag set their own delay.
+    settings = isolated(
+        settings, postmark_server, public_url="https://nurture.example.com", reconcile_delay=0.0
     )
     with transaction(session_factory(settings.resolved_database_url)) as session:
         contact = Contact(email="ada@example.com", first_name="Ada", custom_fields={"plan": "pro"})
