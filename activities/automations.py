@@ -3,28 +3,35 @@
 from datetime import datetime
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.contact_changes import apply_contact_changes
 from nurture.automations.enroll import enroll
 from nurture.automations.evaluate import Moment, exit_reason, holds
 from nurture.automations.runs import (
     CheckRequest,
     CheckResult,
-    ContactChange,
+    ContactChanged,
     NextTime,
     RunFinished,
+    Visit,
     WebhookCall,
 )
 from nurture.automations.schedule import next_time_of_day
-from nurture.crud.contacts import get_contact, update_contact
-from nurture.crud.lists import get_list, set_subscription
-from nurture.crud.tags import add_tag, remove_tag
-from nurture.db.models import AutomationRun, RunStatus, SubscriptionStatus
+from nurture.crud.contacts import get_contact_for_work
+from nurture.db.models import AutomationRun, RunStatus, StepEntry
 from nurture.db.session import transaction
 from nurture.settings import Settings
+
+
+def _record_entries(session: Session, run_id: int, automation_id: int, visits: list[Visit]) -> None:
+    session.add_all(
+        StepEntry(run_id=run_id, automation_id=automation_id, step=visit.step, entered_at=visit.at)
+        for visit in visits
+    )
 
 
 def _run_row(session: Session, request: CheckRequest) -> AutomationRun:
@@ -43,6 +50,23 @@ def _run_row(session: Session, request: CheckRequest) -> AutomationRun:
         )
         session.add(row)
     return row
+
+
+def _record_step(session: Session, request: CheckRequest, step: str | None) -> int:
+    """Write where the run is: one UPDATE of the row enrolling wrote, or the row where it has none."""
+    if request.run_id is not None:
+        updated = session.execute(
+            update(AutomationRun)
+            .where(AutomationRun.id == request.run_id)
+            .values(current_step=step, version_id=request.version_id)
+        )
+        if updated.rowcount:  # type: ignore[attr-defined]
+            return request.run_id
+    row = _run_row(session, request)
+    row.current_step = step
+    row.version_id = request.version_id
+    session.flush()
+    return row.id
 
 
 class AutomationActivities:
@@ -66,20 +90,19 @@ class AutomationActivities:
 
     @activity.defn(name="enter_step")
     def enter_step(self, request: CheckRequest) -> CheckResult:
-        """Record the step the run is at, and check its exits, goals and the step's condition.
+        """Record the step the run is at (and the steps it passed since it last wrote), and check
+        its exits, goals and the step's condition.
 
-        One activity per step on purpose: it is the run's only database round trip there.
+        One activity on purpose: it is the run's only database round trip at a step.
         """
         with transaction(self._sessions) as session:
-            row = _run_row(session, request) if request.record else None
-            if row is not None:
-                row.current_step = request.step
-                row.version_id = request.version_id
-                session.flush()
-            run_id = row.id if row is not None else request.run_id
-            contact = get_contact(session, contact_id=request.contact_id)
+            # The run's contact steps since its last check come first: the checks must see them.
+            changed = apply_contact_changes(session, request.changes) if request.changes else None
+            contact = get_contact_for_work(session, contact_id=request.contact_id)
             if contact is None:
-                return CheckResult(run_id=run_id, exit="exit: the contact was deleted")
+                return CheckResult(
+                    run_id=request.run_id, exit="exit: the contact was deleted", changed=changed
+                )
             moment = Moment(now=request.now, started_at=request.started_at, sends=request.sends)
             reason = exit_reason(session, contact=contact, exits=request.exits, moment=moment)
             goal = next(
@@ -93,64 +116,38 @@ class AutomationActivities:
             met = None
             if request.condition is not None:
                 met = holds(session, contact=contact, condition=request.condition, moment=moment)
+            run_id = request.run_id
+            if request.record:
+                # Entering a step whose goal elsewhere is met enters the goal instead.
+                at = (goal or request.step) if request.entering else request.step
+                run_id = _record_step(session, request, at)
+                entered = [*request.passed]
+                if request.entering and at is not None:
+                    entered.append(Visit(step=at, at=request.now))
+                _record_entries(session, run_id, request.automation_id, entered)
             return CheckResult(
-                run_id=run_id, exit=reason, goal=goal, condition=met, timezone=contact.timezone
+                run_id=run_id,
+                exit=reason,
+                goal=goal,
+                condition=met,
+                timezone=contact.timezone,
+                changed=changed,
             )
 
     @activity.defn(name="finish_run")
-    def finish_run(self, finished: RunFinished) -> None:
-        """Record how a run ended on its row."""
+    def finish_run(self, finished: RunFinished) -> ContactChanged:
+        """Record how a run ended on its row, after the contact steps it passed last."""
         with transaction(self._sessions) as session:
+            changed = apply_contact_changes(session, finished.changes)
             row = session.get(AutomationRun, finished.run_id) if finished.run_id else None
             if row is None:
-                return
+                return changed
             row.status = RunStatus(finished.status)
             row.outcome = (finished.outcome or "")[:500] or None
             row.current_step = finished.step
             row.ended_at = finished.ended_at
-
-    @activity.defn(name="change_contact")
-    def change_contact(self, change: ContactChange) -> list[str]:
-        """Apply a tag, field or list step to the contact; returns what changed, for the history."""
-        done: list[str] = []
-        with transaction(self._sessions) as session:
-            contact = get_contact(session, contact_id=change.contact_id)
-            if contact is None:
-                return ["contact deleted: nothing changed"]
-            for tag in change.add_tags:
-                if add_tag(session, contact=contact, name=tag):
-                    done.append(f"tagged {tag}")
-            for tag in change.remove_tags:
-                if remove_tag(session, contact=contact, name=tag):
-                    done.append(f"untagged {tag}")
-            if change.fields:
-                builtin = {
-                    k: v for k, v in change.fields.items() if k in ("first_name", "last_name", "phone")
-                }
-                custom = {k: v for k, v in change.fields.items() if k not in builtin}
-                changes = dict(builtin)
-                if custom:
-                    changes["custom_fields"] = custom
-                done += [f"set {name}" for name in update_contact(session, contact=contact, changes=changes)]
-            for list_id, status in (
-                (change.subscribe_list, SubscriptionStatus.SUBSCRIBED),
-                (change.unsubscribe_list, SubscriptionStatus.UNSUBSCRIBED),
-            ):
-                if list_id is None:
-                    continue
-                if get_list(session, list_id=list_id) is None:
-                    raise ApplicationError(
-                        f"list {list_id} does not exist", type="ListNotFound", non_retryable=True
-                    )
-                set_subscription(
-                    session,
-                    list_id=list_id,
-                    contact_id=contact.id,
-                    status=status,
-                    consent_source=change.source,
-                )
-                done.append(f"{status.value} list {list_id}")
-        return done
+            _record_entries(session, row.id, row.automation_id, finished.passed)
+            return changed
 
     @activity.defn(name="next_time_of_day")
     def next_time_of_day(self, request: NextTime) -> datetime:

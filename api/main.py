@@ -7,6 +7,10 @@ from api.body_limit import BodyLimit
 from api.deps import require_api_key
 from api.routes import (
     accounts,
+    automation_enrollments,
+    automation_migrations,
+    automation_runs,
+    automation_status,
     automations,
     contact_import,
     contacts,
@@ -45,6 +49,10 @@ PROTECTED_ROUTERS = [
     messages.router,
     suppressions.router,
     automations.router,
+    automation_status.router,
+    automation_runs.router,
+    automation_enrollments.router,
+    automation_migrations.router,
     events.router,
 ]
 

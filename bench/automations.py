@@ -44,6 +44,7 @@ from nurture.db.session import session_factory, transaction
 from nurture.settings import Settings
 from nurture.temporal import search_attributes
 from nurture.temporal.binaries import temporal_cli
+from workers.bytecode import cache_workflow_bytecode
 from workers.registration import WorkerDeps, running_workers
 
 CONCURRENCY = 50
@@ -97,6 +98,8 @@ async def bare_rate(client: Client, count: int) -> float:
             all_done.set()
         return n
 
+    # The same footing as the automation worker, which caches its workflows' bytecode at start.
+    cache_workflow_bytecode([BenchBareWorkflow])
     async with Worker(client, task_queue=queue, workflows=[BenchBareWorkflow], activities=[touch]):
         started = time.perf_counter()
         await _gather_limited(

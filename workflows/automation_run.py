@@ -2,18 +2,15 @@
 
 The workflow interprets the definition step by step. Waits are durable timers; while waiting,
 signals (engagement on its emails, custom events, contact changes) wake it to re-check its
-goals, exits and the condition it waits for. Every check reads the database, where those events
-are recorded before any signal is sent, so a signal lost or early never changes the outcome.
+goals, exits and the condition it waits for. Its bases hold the checks against the database
+(workflows.run_checks) and what steps do to the world (workflows.run_effects).
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from nurture.automations.conditions import Condition
     from nurture.automations.definition import (
         AnyStep,
         CallWebhook,
@@ -35,9 +32,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from nurture.automations.durations import parse_duration
     from nurture.automations.runs import (
-        CheckRequest,
-        CheckResult,
         ContactChange,
+        ContactChanged,
         ContactEventSignal,
         MigrateRequest,
         MigrateResult,
@@ -47,39 +43,24 @@ with workflow.unsafe.imports_passed_through():
         RunOutcome,
         RunState,
         RunView,
-        SentEmail,
         Visit,
-        WebhookCall,
     )
-    from nurture.schemas.email import Engagement, MessageStatus, SendRequest, SendResult, TemplateKind
+    from nurture.schemas.email import Engagement
     from nurture.temporal import search_attributes
-    from workflows.message import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT
 
-STEP_TIMEOUT = timedelta(seconds=30)
-STEP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
+from workflows.run_checks import RunChecks, RunJump
+from workflows.run_effects import RunExit
+
+# Runs started from here on check the database only where a step can hold them or something can
+# redirect them (goals, exits), and write the steps they passed through in one batch there.
+LEAN_STEPS = "lean-steps"
 # Continue as new well before the history grows large (loops, long nurtures).
 MAX_STEPS_PER_RUN = 300
 PASSED_KEPT = 50
 
 
-class _Jump(Exception):
-    """A goal was met: carry on at its step."""
-
-    def __init__(self, step: str) -> None:
-        super().__init__(step)
-        self.step = step
-
-
-class _Exit(Exception):
-    """The run must end now, for this reason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 @workflow.defn
-class AutomationRunWorkflow:
+class AutomationRunWorkflow(RunChecks):
     """Interprets one version of an automation for one contact."""
 
     def __init__(self) -> None:
@@ -92,6 +73,7 @@ class AutomationRunWorkflow:
         self._steps_run = 0
         # A pause or resume that arrives with the start, before the run has its state.
         self._paused: bool | None = None
+        self._lean = False
 
     # Signals, updates and queries.
 
@@ -171,6 +153,8 @@ class AutomationRunWorkflow:
         """Walk the steps from the first (or where the last run continued as new) to the end."""
         self._input = input
         self._definition = input.definition
+        # Histories recorded before LEAN_STEPS checked at every step; they replay that way.
+        self._lean = workflow.patched(LEAN_STEPS)
         self._state = state = input.state or RunState(run_id=input.run_id, started_at=workflow.now())
         if self._paused is not None:
             state.paused = self._paused
@@ -183,13 +167,13 @@ class AutomationRunWorkflow:
                     workflow.continue_as_new(self._carry_on(step_id))
                 step_id = await self._enter(step_id)
                 step_id = await self._step(step_id)
-        except _Exit as exit_:
+        except RunExit as exit_:
             outcome = RunOutcome(status="exited", reason=exit_.reason)
         outcome.goals_reached = list(state.goals_reached)
         outcome.last_step = self._current
         if outcome.reason is None and state.goals_reached:
             outcome.reason = f"goal: {state.goals_reached[-1]}"
-        await self._activity(
+        changed = await self._activity(
             "finish_run",
             RunFinished(
                 run_id=state.run_id,
@@ -197,8 +181,13 @@ class AutomationRunWorkflow:
                 outcome=outcome.reason,
                 step=self._current,
                 ended_at=workflow.now(),
+                passed=state.unrecorded,
+                changes=state.pending,
             ),
+            # Runs recorded before lean steps had finish_run answer nothing.
+            result_type=ContactChanged if self._lean else None,
         )
+        await self._tell(changed)
         return outcome
 
     def _carry_on(self, step_id: str) -> RunInput:
@@ -208,14 +197,21 @@ class AutomationRunWorkflow:
         )
 
     async def _enter(self, step_id: str) -> str:
-        """Record entering a step; a met goal elsewhere or an exit redirects the run first."""
+        """Enter a step; a met goal elsewhere or an exit redirects the run first."""
         definition = self._definition
         state = self._state
         assert definition is not None and state is not None
-        check = await self._check(step_id, condition=None)
-        if check.goal is not None:
-            step_id = check.goal
+        written = False
+        if not self._lean or self._must_check(definition.step(step_id)):
+            check = await self._check(step_id, condition=None, entering=True)
+            if check.goal is not None:
+                step_id = check.goal
+            written = True
+        elif self._exit_now is not None:
+            raise RunExit(self._exit_now)
         self._current = step_id
+        if not written:
+            state.unrecorded.append(Visit(step=step_id, at=workflow.now()))
         self._steps_run += 1
         state.visits[step_id] = state.visits.get(step_id, 0) + 1
         state.passed = [*state.passed, Visit(step=step_id, at=workflow.now())][-PASSED_KEPT:]
@@ -224,44 +220,6 @@ class AutomationRunWorkflow:
             workflow.upsert_search_attributes([search_attributes.CURRENT_STEP.value_set(step_id)])
         return step_id
 
-    async def _check(self, step_id: str | None, *, condition: Condition | None) -> CheckResult:
-        """One database round trip: record the step, then evaluate exits, goals and a condition."""
-        assert self._input is not None and self._definition is not None and self._state is not None
-        state = self._state
-        if self._exit_now is not None:
-            raise _Exit(self._exit_now)
-        goals = {
-            goal.id: goal.condition
-            for goal in self._definition.goals()
-            if goal.id not in state.goals_reached and goal.id != step_id
-        }
-        result: CheckResult = await self._activity(
-            "enter_step",
-            CheckRequest(
-                run_id=state.run_id,
-                automation_id=self._input.automation_id,
-                version_id=self._input.version_id,
-                contact_id=self._input.contact_id,
-                workflow_id=workflow.info().workflow_id,
-                entry_value=self._input.entry_value,
-                step=step_id,
-                started_at=state.started_at,
-                now=workflow.now(),
-                exits=list(self._definition.exits),
-                goals=goals,
-                condition=condition,
-                sends=state.sends,
-            ),
-            result_type=CheckResult,
-        )
-        state.run_id = result.run_id
-        state.timezone = result.timezone
-        if self._exit_now is not None:
-            raise _Exit(self._exit_now)
-        if result.exit is not None:
-            raise _Exit(result.exit)
-        return result
-
     async def _step(self, step_id: str) -> str | None:
         """Run one step; returns the step to go to next (None ends the run)."""
         definition = self._definition
@@ -269,7 +227,7 @@ class AutomationRunWorkflow:
         step = definition.step(step_id)
         try:
             return await self._run_step(step)
-        except _Jump as jump:
+        except RunJump as jump:
             return jump.step
 
     async def _run_step(self, step: AnyStep) -> str | None:
@@ -355,10 +313,6 @@ class AutomationRunWorkflow:
         assert self._definition is not None
         return self._definition.following(step_id)
 
-    def _source(self) -> str:
-        assert self._input is not None
-        return f"automation {self._input.automation_id}"
-
     async def _goal(self, step: Goal) -> str | None:
         state = self._state
         assert state is not None
@@ -373,135 +327,3 @@ class AutomationRunWorkflow:
                     return self._following(step.id)
             state.goals_reached.append(step.id)
         return self._following(step.id)
-
-    async def _wait(
-        self, *, deadline: datetime | None, condition: Condition | None, goal: str | None = None
-    ) -> bool:
-        """Sleep until the deadline; woken by signals, re-check goals, exits and the condition.
-
-        Returns True when the condition came to hold, False when the deadline passed.
-        """
-        # `_woken` is cleared just before each check, so a signal during a check wakes the next wait.
-        if condition is not None:
-            self._woken = False
-            first = await self._check(goal or self._current, condition=condition)
-            if first.condition:
-                return True
-            if first.goal is not None:
-                raise _Jump(first.goal)
-        while True:
-            remaining = None if deadline is None else (deadline - workflow.now()).total_seconds()
-            if remaining is not None and remaining <= 0:
-                return False
-            try:
-                await workflow.wait_condition(
-                    lambda: self._woken or self._exit_now is not None,
-                    timeout=remaining,
-                    timeout_summary="wait step",
-                )
-            except TimeoutError:
-                return False
-            self._woken = False
-            check = await self._check(goal or self._current, condition=condition)
-            if condition is not None and check.condition:
-                return True
-            if check.goal is not None:
-                raise _Jump(check.goal)
-
-    async def _send(self, step: SendEmail) -> None:
-        assert self._input is not None and self._state is not None
-        state = self._state
-        # Paused automations hold contacts here; resuming sends once (the key is the same).
-        await workflow.wait_condition(lambda: not state.paused or self._exit_now is not None)
-        if self._exit_now is not None:
-            raise _Exit(self._exit_now)
-        info = workflow.info()
-        visit = state.visits.get(step.id, 1)
-        key = f"{info.workflow_id}:{step.id}:{visit}"
-        request = SendRequest(
-            key=key,
-            template_id=step.template_id,
-            contact_id=self._input.contact_id,
-            kind=TemplateKind(step.kind) if step.kind else None,
-            list_id=step.list_id,
-            from_email=step.from_email,
-            workflow_id=info.workflow_id,
-        )
-        result: SendResult = await workflow.execute_activity(
-            "send_email",
-            request,
-            result_type=SendResult,
-            task_queue=self._input.email_task_queue,
-            start_to_close_timeout=SEND_TIMEOUT,
-            schedule_to_close_timeout=SEND_DEADLINE,
-            retry_policy=SEND_RETRY,
-        )
-        state.sends[step.id] = SentEmail(
-            key=key, message_id=result.message_id, status=result.status.value, sent_at=workflow.now()
-        )
-        if result.status == MessageStatus.SUPPRESSED and (step.kind or "marketing") == "marketing":
-            # Unsubscribed or suppressed: marketing runs end at their next send.
-            raise _Exit(f"exit: {result.reason}")
-
-    async def _change(self, change: ContactChange) -> None:
-        await self._activity("change_contact", change)
-
-    async def _webhook(self, step: CallWebhook) -> None:
-        assert self._input is not None and self._state is not None
-        timeout = parse_duration(step.timeout).total_seconds()
-        call = WebhookCall(
-            url=str(step.url),
-            method=step.method,
-            body=step.body,
-            timeout_seconds=timeout,
-            contact_id=self._input.contact_id,
-            automation_id=self._input.automation_id,
-            step=step.id,
-            idempotency_key=f"{workflow.info().workflow_id}:{step.id}:{self._state.visits.get(step.id, 1)}",
-        )
-        try:
-            await workflow.execute_activity(
-                "call_webhook",
-                call,
-                start_to_close_timeout=timedelta(seconds=timeout + 5),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=2), maximum_attempts=step.retries + 1
-                ),
-            )
-        except ActivityError as error:
-            # A receiver that keeps failing does not stop the contact's run; the history says so.
-            workflow.logger.warning("Webhook step %s failed: %s", step.id, error.cause)
-
-    async def _notify(self, step: NotifyUser) -> None:
-        assert self._input is not None and self._state is not None
-        info = workflow.info()
-        request = SendRequest(
-            key=f"{info.workflow_id}:{step.id}:{self._state.visits.get(step.id, 1)}",
-            template_id=step.template_id,
-            contact_id=self._input.contact_id,
-            kind=TemplateKind.TRANSACTIONAL,
-            to_user_id=step.user_id,
-            notify_owner=step.user_id is None,
-            workflow_id=info.workflow_id,
-        )
-        await workflow.execute_activity(
-            "send_email",
-            request,
-            result_type=SendResult,
-            task_queue=self._input.email_task_queue,
-            start_to_close_timeout=SEND_TIMEOUT,
-            schedule_to_close_timeout=SEND_DEADLINE,
-            retry_policy=SEND_RETRY,
-        )
-
-    async def _activity(self, name: str, arg: object, *, result_type: type | None = None):  # type: ignore[no-untyped-def]
-        # Local activities: short database work on this worker, without a round trip through
-        # a task queue or its history events. A signal moves a run on in milliseconds.
-        args = arg if isinstance(arg, list) else [arg]
-        return await workflow.execute_local_activity(
-            name,
-            args=args,
-            result_type=result_type,
-            start_to_close_timeout=STEP_TIMEOUT,
-            retry_policy=STEP_RETRY,
-        )

@@ -110,16 +110,28 @@ class RunPublic(Output):
 
 
 class StepReport(Output):
-    """One step: how many contacts wait there now, and how many runs ended there.
+    """One step: how many runs entered it, wait there now, moved on or ended there.
 
-    `type` and `name` are null for a step only older versions have.
+    `type` and `name` are null for a step only older versions have. `entered` and `completed` count
+    the runs whose entry into the step was recorded, which runs started before those records began
+    lack; `waiting_now` and `ended_here` count every run.
     """
 
     id: str
     type: str | None
     name: str | None
-    waiting_now: int
-    ended_here: int
+    entered: int = Field(
+        description="Distinct runs that entered the step (a run that entered it more than once counts once)"
+    )
+    waiting_now: int = Field(description="Runs still running whose current step this is")
+    completed: int = Field(
+        description=(
+            "Distinct runs that entered the step and are not at it now: `entered` minus those of them "
+            "still running with this as their current step. A run that ended at this step (see "
+            "`ended_here`) counts; one a loop brought back to wait here again does not"
+        )
+    )
+    ended_here: int = Field(description="Completed, exited or failed runs whose last step this was")
 
 
 class RunTotals(Output):

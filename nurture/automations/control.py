@@ -2,7 +2,7 @@
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal, TypeVar
@@ -136,6 +136,26 @@ def _running_page(
         ]
 
 
+async def _running_pages(
+    sessions: sessionmaker[Session], *, automation_id: int, page_size: int, below_version: int | None
+) -> AsyncIterator[list[tuple[int, str]]]:
+    """The automation's running runs (id, workflow id), a page at a time, in id order."""
+    after = 0
+    while True:
+        rows = await asyncio.to_thread(
+            _running_page,
+            sessions,
+            automation_id=automation_id,
+            after_id=after,
+            limit=page_size,
+            below_version=below_version,
+        )
+        if not rows:
+            return
+        yield rows
+        after = rows[-1][0]
+
+
 async def _bounded(calls: Sequence[Awaitable[T]], concurrency: int) -> list[T]:
     """Await the calls, at most `concurrency` at a time, in order."""
     semaphore = asyncio.Semaphore(concurrency)
@@ -186,18 +206,8 @@ async def signal_runs(
             raise
         return True
 
-    after = 0
-    while True:
-        rows = await asyncio.to_thread(
-            _running_page,
-            sessions,
-            automation_id=automation_id,
-            after_id=after,
-            limit=page_size,
-            below_version=None,
-        )
-        if not rows:
-            return report
+    pages = _running_pages(sessions, automation_id=automation_id, page_size=page_size, below_version=None)
+    async for rows in pages:
         try:
             sent = await _bounded([send(workflow_id) for _, workflow_id in rows], concurrency)
         except RPCError as error:
@@ -205,7 +215,7 @@ async def signal_runs(
             return report
         report.signalled += sum(sent)
         report.ended += len(sent) - sum(sent)
-        after = rows[-1][0]
+    return report
 
 
 @dataclass(frozen=True)
@@ -299,22 +309,14 @@ async def migrate_runs(
             raise
         return MovedRun(run_id, workflow_id, result.step)
 
-    after = 0
-    while True:
-        rows = await asyncio.to_thread(
-            _running_page,
-            sessions,
-            automation_id=automation_id,
-            after_id=after,
-            limit=page_size,
-            below_version=target.number,
-        )
-        if not rows:
-            return report
+    pages = _running_pages(
+        sessions, automation_id=automation_id, page_size=page_size, below_version=target.number
+    )
+    async for rows in pages:
         outcomes = await _bounded([move(run_id, workflow_id) for run_id, workflow_id in rows], concurrency)
         moved = [o for o in outcomes if isinstance(o, MovedRun)]
         if moved:
             await asyncio.to_thread(_record_moves, sessions, [m.run_id for m in moved], target.id)
         report.moved += moved
         report.not_moved += [o for o in outcomes if isinstance(o, StayedRun)]
-        after = rows[-1][0]
+    return report

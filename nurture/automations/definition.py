@@ -198,10 +198,26 @@ class ChangeTags(Step):
     remove: list[str] = Field(default_factory=list)
 
 
+# Built-in contact fields a set_field step may change; any other name is a custom field.
+SETTABLE_BUILT_IN = ("first_name", "last_name", "phone")
+# Built-in fields kept by their own rules (address, consent, ownership): never set by a step.
+MANAGED_FIELDS = ("email", "timezone", "status", "owner_id", "account_id")
+
+
 class SetField(Step):
     type: Literal["set_field"]
     field: FieldName
     value: Any
+
+    @field_validator("field")
+    @classmethod
+    def _not_managed(cls, field: str) -> str:
+        if field in MANAGED_FIELDS:
+            raise ValueError(
+                f"'{field}' is kept by the contacts API, not set by a step; "
+                f"set_field changes {', '.join(SETTABLE_BUILT_IN)} or a custom field"
+            )
+        return field
 
 
 class ChangeList(Step):

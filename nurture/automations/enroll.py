@@ -11,8 +11,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from nurture.automations.definition import Definition
 from nurture.automations.runs import ContactEventSignal, RunInput, RunOutcome
+from nurture.automations.versions import definition_of
 from nurture.db.models import (
     Automation,
     AutomationRun,
@@ -53,22 +53,30 @@ def workflow_id_for(automation_id: int, contact_id: int, suffix: str | None = No
 def _plan(
     session: Session, *, automation_id: int, contact_id: int, entry_value: str | None, settings: Settings
 ) -> _Plan | Enrollment:
-    automation = session.get(Automation, automation_id)
-    if automation is None:
-        return Enrollment(False, f"automation {automation_id} does not exist")
-    if automation.status != AutomationStatus.ACTIVE:
-        return Enrollment(False, f"automation {automation_id} is {automation.status.value}, not active")
-    if session.get(Contact, contact_id) is None:
-        return Enrollment(False, f"contact {contact_id} does not exist")
-    version = session.scalar(
-        select(AutomationVersion)
-        .where(AutomationVersion.automation_id == automation_id)
+    # The automation and its newest version in one query: this runs once per contact enrolled.
+    found = session.execute(
+        select(
+            Automation.name,
+            Automation.status,
+            AutomationVersion.id,
+            AutomationVersion.number,
+            AutomationVersion.created_at,
+        )
+        .outerjoin(AutomationVersion, AutomationVersion.automation_id == Automation.id)
+        .where(Automation.id == automation_id)
         .order_by(AutomationVersion.number.desc())
         .limit(1)
-    )
-    if version is None:
+    ).first()
+    if found is None:
+        return Enrollment(False, f"automation {automation_id} does not exist")
+    if found.status != AutomationStatus.ACTIVE:
+        return Enrollment(False, f"automation {automation_id} is {found.status.value}, not active")
+    # Only whether it exists: loading the contact would load its tags and subscriptions too.
+    if session.scalar(select(Contact.id).where(Contact.id == contact_id)) is None:
+        return Enrollment(False, f"contact {contact_id} does not exist")
+    if found.id is None:
         return Enrollment(False, f"automation {automation_id} has no version")
-    definition = Definition.model_validate(version.definition)
+    definition = definition_of(session, found.id, found.created_at)
     runs = list(
         session.scalars(
             select(AutomationRun).where(
@@ -95,7 +103,7 @@ def _plan(
     workflow_id = workflow_id_for(automation_id, contact_id, suffix)
     row = AutomationRun(
         automation_id=automation_id,
-        version_id=version.id,
+        version_id=found.id,
         contact_id=contact_id,
         workflow_id=workflow_id,
         entry_value=entry_value,
@@ -105,16 +113,16 @@ def _plan(
     session.flush()
     run = RunInput(
         automation_id=automation_id,
-        automation_name=automation.name,
-        version_id=version.id,
-        version_number=version.number,
+        automation_name=found.name,
+        version_id=found.id,
+        version_number=found.number,
         contact_id=contact_id,
         definition=definition,
         run_id=row.id,
         entry_value=entry_value,
         email_task_queue=settings.email_task_queue,
     )
-    summary = f"{automation.name} (v{version.number}): contact {contact_id}"
+    summary = f"{found.name} (v{found.number}): contact {contact_id}"
     return _Plan(run, workflow_id, summary)
 
 

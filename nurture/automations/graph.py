@@ -10,6 +10,7 @@ from nurture.automations.definition import (
     EventReceived,
     Goal,
     If,
+    Manual,
     SendEmail,
     WaitFor,
     WaitUntil,
@@ -99,12 +100,23 @@ def _entry(definition: Definition) -> list[Problem]:
             )
         )
     if not any(isinstance(trigger, EventReceived) for trigger in definition.triggers):
-        found.append(
+        return [
+            *found,
             problem(
                 ("entry", "mode"),
                 "per_value starts one run per value of an event property, so it needs an event trigger",
+            ),
+        ]
+    for i, trigger in enumerate(definition.triggers):
+        # Enrolling refuses them all: they carry no event property to key the run on.
+        if not isinstance(trigger, EventReceived | Manual):
+            found.append(
+                problem(
+                    ("triggers", i),
+                    f"a {trigger.type} trigger never starts a run under per_value entry, which keys "
+                    "runs on an event property; use an event trigger or another entry rule",
+                )
             )
-        )
     return found
 
 

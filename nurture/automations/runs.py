@@ -28,6 +28,20 @@ class Visit(BaseModel):
     at: datetime
 
 
+class ContactChange(BaseModel):
+    """What a tag, set-field or list step changes on the run's contact."""
+
+    contact_id: int
+    add_tags: list[str] = Field(default_factory=list)
+    remove_tags: list[str] = Field(default_factory=list)
+    fields: dict[str, Any] = Field(default_factory=dict)
+    subscribe_list: int | None = None
+    unsubscribe_list: int | None = None
+    source: str
+    # The run making the change: it is not told of its own change.
+    workflow_id: str | None = None
+
+
 class RunState(BaseModel):
     """Everything a run remembers; carried across continue-as-new."""
 
@@ -40,6 +54,10 @@ class RunState(BaseModel):
     passed: list[Visit] = Field(default_factory=list)
     timezone: str | None = None
     paused: bool = False
+    # Steps entered since the run last wrote to the database; written with its next check or end.
+    unrecorded: list[Visit] = Field(default_factory=list)
+    # Contact steps passed since then, applied with that same write (and before it reads).
+    pending: list[ContactChange] = Field(default_factory=list)
 
 
 class RunInput(BaseModel):
@@ -105,6 +123,23 @@ class RunView(BaseModel):
     passed: list[Visit]
 
 
+class ContactChanged(BaseModel):
+    """What a contact step really changed, and whom it concerns: the contact's other running runs,
+    and the active automations the change triggers (their entry rules decide)."""
+
+    done: list[str] = Field(default_factory=list)
+    runs: list[str] = Field(default_factory=list)
+    automations: list[int] = Field(default_factory=list)
+
+
+class ContactDispatch(BaseModel):
+    """Tell the contact's other runs of a change (`contact_changed`) and start what it triggers."""
+
+    contact_id: int
+    runs: list[str] = Field(default_factory=list)
+    automations: list[int] = Field(default_factory=list)
+
+
 class CheckRequest(BaseModel):
     """Enter a step (recorded on the run's row) and evaluate what can redirect the run there."""
 
@@ -123,6 +158,12 @@ class CheckRequest(BaseModel):
     condition: Condition | None = None
     sends: dict[str, SentEmail] = Field(default_factory=dict)
     record: bool = True
+    # The run is entering `step` now: its entry is written (or the entry of the goal it jumps to).
+    entering: bool = False
+    # Steps the run passed through since it last wrote, written as entries too.
+    passed: list[Visit] = Field(default_factory=list)
+    # Contact steps passed since then: applied first, so the checks see them.
+    changes: list[ContactChange] = Field(default_factory=list)
 
 
 class CheckResult(BaseModel):
@@ -133,6 +174,8 @@ class CheckResult(BaseModel):
     goal: str | None = None
     condition: bool | None = None
     timezone: str | None = None
+    # What the request's contact changes did, and whom they concern.
+    changed: ContactChanged | None = None
 
 
 class RunFinished(BaseModel):
@@ -143,18 +186,10 @@ class RunFinished(BaseModel):
     outcome: str | None
     step: str | None
     ended_at: datetime
-
-
-class ContactChange(BaseModel):
-    """What a tag, set-field or list step changes on the run's contact."""
-
-    contact_id: int
-    add_tags: list[str] = Field(default_factory=list)
-    remove_tags: list[str] = Field(default_factory=list)
-    fields: dict[str, Any] = Field(default_factory=dict)
-    subscribe_list: int | None = None
-    unsubscribe_list: int | None = None
-    source: str
+    # Steps the run passed through since it last wrote, written as entries.
+    passed: list[Visit] = Field(default_factory=list)
+    # Contact steps passed since then, applied before the run is recorded as ended.
+    changes: list[ContactChange] = Field(default_factory=list)
 
 
 class WebhookCall(BaseModel):

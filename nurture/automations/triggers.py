@@ -23,6 +23,7 @@ from nurture.automations.definition import (
     Trigger,
 )
 from nurture.automations.evaluate import BUILT_IN, field_value
+from nurture.automations.versions import definition_of
 from nurture.db.models import Automation, AutomationStatus, AutomationVersion, Contact
 
 
@@ -139,7 +140,7 @@ def active_definitions(session: Session) -> list[tuple[int, Definition]]:
         .subquery()
     )
     rows = session.execute(
-        select(Automation.id, AutomationVersion.definition)
+        select(Automation.id, AutomationVersion.id, AutomationVersion.created_at)
         .join(latest, latest.c.automation_id == Automation.id)
         .join(
             AutomationVersion,
@@ -148,9 +149,11 @@ def active_definitions(session: Session) -> list[tuple[int, Definition]]:
         )
         .where(Automation.status == AutomationStatus.ACTIVE)
         .order_by(Automation.id)
-    )
-    # Versions were validated when saved.
-    return [(automation_id, Definition.model_validate(raw)) for automation_id, raw in rows]
+    ).all()
+    return [
+        (automation_id, definition_of(session, version_id, created))
+        for automation_id, version_id, created in rows
+    ]
 
 
 def triggered_by(definitions: Sequence[tuple[int, Definition]], changes: Sequence[Change]) -> list[Triggered]:

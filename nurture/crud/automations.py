@@ -4,13 +4,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from nurture.automations.check import stored
 from nurture.automations.definition import Definition
 from nurture.crud.search import matches
-from nurture.db.models import Automation, AutomationRun, AutomationStatus, AutomationVersion, RunStatus
+from nurture.db.models import (
+    Automation,
+    AutomationRun,
+    AutomationStatus,
+    AutomationVersion,
+    RunStatus,
+    StepEntry,
+)
 
 StatusAction = Literal["activate", "pause", "resume", "archive"]
 
@@ -215,12 +222,16 @@ class RunCounts:
         waiting: running runs per current step.
         ended: completed, exited or failed runs per the step they were at when they ended.
         goals: runs that reached each goal, by goal step id.
+        entered: distinct runs with a recorded entry into each step, by step id.
+        completed: of those, the runs not running at that step now (ended there, or moved on).
     """
 
     by_status: dict[RunStatus, int] = field(default_factory=lambda: dict.fromkeys(RunStatus, 0))
     waiting: dict[str, int] = field(default_factory=dict)
     ended: dict[str, int] = field(default_factory=dict)
     goals: dict[str, int] = field(default_factory=dict)
+    entered: dict[str, int] = field(default_factory=dict)
+    completed: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -229,7 +240,7 @@ class RunCounts:
 
 
 def run_counts(session: Session, *, automation_id: int) -> RunCounts:
-    """Per-status, per-step and per-goal counts of an automation's runs."""
+    """Per-status, per-step and per-goal counts of an automation's runs, and per-step entries."""
     counts = RunCounts()
     rows = session.execute(
         select(AutomationRun.status, AutomationRun.current_step, func.count())
@@ -250,4 +261,20 @@ def run_counts(session: Session, *, automation_id: int) -> RunCounts:
     for outcome, count in goal_rows:
         goal = (outcome or "").removeprefix("goal:").strip()
         counts.goals[goal] = counts.goals.get(goal, 0) + count
+    # Joined to the runs rather than subtracting `waiting`: runs from before entries were recorded
+    # wait at steps with no entry, and must not make another run's entry look unfinished.
+    still_here = and_(AutomationRun.status == RunStatus.RUNNING, AutomationRun.current_step == StepEntry.step)
+    entry_rows = session.execute(
+        select(
+            StepEntry.step,
+            func.count(distinct(StepEntry.run_id)),
+            func.count(distinct(case((still_here, StepEntry.run_id)))),
+        )
+        .join(AutomationRun, AutomationRun.id == StepEntry.run_id)
+        .where(StepEntry.automation_id == automation_id)
+        .group_by(StepEntry.step)
+    )
+    for step, entered, here in entry_rows:
+        counts.entered[step] = entered
+        counts.completed[step] = entered - here
     return counts

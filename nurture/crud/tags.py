@@ -1,6 +1,7 @@
 """Tags and tagging contacts; every add and remove lands on the contact's activity stream."""
 
 from sqlalchemy import Select, delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nurture.crud.activity import record_activity
@@ -21,10 +22,18 @@ def get_tag_by_name(session: Session, *, name: str) -> Tag | None:
 def get_or_create_tag(session: Session, *, name: str) -> Tag:
     """The tag with this name, created as written if it does not exist yet."""
     tag = get_tag_by_name(session, name=name)
-    if tag is None:
-        tag = Tag(name=name.strip())
-        session.add(tag)
-        session.flush()
+    if tag is not None:
+        return tag
+    try:
+        # A savepoint: two runs tagging contacts with a new tag at once both try to create it.
+        with session.begin_nested():
+            tag = Tag(name=name.strip())
+            session.add(tag)
+    except IntegrityError:
+        # The other one committed it first: use that row.
+        tag = get_tag_by_name(session, name=name)
+        if tag is None:
+            raise
     return tag
 
 

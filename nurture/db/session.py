@@ -31,7 +31,9 @@ def get_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False}, pool_size=1, max_overflow=0, pool_timeout=60
+        )
         event.listen(engine, "connect", _sqlite_connect)
         # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
         # writes after another writer fails at once with "database is locked", busy_timeout or

@@ -200,12 +200,6 @@ async def live(live_api: tuple[TestClient, Settings], dev_server: WorkflowEnviro
             client, WorkerDeps(settings=settings), executor=executor, task_queue=settings.task_queue
         ):
             yield Live(api, settings, client)
-            # Runs wait a month: end them, so they do not outlive the test on the shared server.
-            with session_factory(settings.resolved_database_url)() as session:
-                workflow_ids = list(session.scalars(select(AutomationRun.workflow_id)))
-            for workflow_id in workflow_ids:
-                with contextlib.suppress(RPCError):
-                    await client.get_workflow_handle(workflow_id).terminate("test over")
 
 
 async def test_one_contact_is_enrolled_now_then_paused_resumed_and_migrated(live: Live) -> None:

@@ -376,14 +376,18 @@ def test_runs_and_report(api: TestClient, refs: dict[str, int], settings: Settin
         "id": "hot-lead",
         "type": None,
         "name": None,
+        "entered": 0,
         "waiting_now": 1,
+        "completed": 0,
         "ended_here": 0,
     }
     assert by_id["wait-2d"] == {
         "id": "wait-2d",
         "type": "wait",
         "name": None,
+        "entered": 0,
         "waiting_now": 2,
+        "completed": 0,
         "ended_here": 0,
     }
     assert (by_id["wait-pricing"]["waiting_now"], by_id["wait-9d"]["ended_here"]) == (1, 1)
@@ -426,3 +430,15 @@ def test_delete_only_drafts_and_archived_without_running_runs(
     with transaction(session_factory(settings.resolved_database_url)) as session:
         assert session.get(AutomationRun, run_id) is None
     assert api.delete("/automations/999").status_code == 404
+
+
+def test_set_field_refuses_the_fields_the_contacts_api_keeps(api: TestClient) -> None:
+    definition = {
+        "triggers": [{"type": "manual"}],
+        "steps": [{"id": "paris", "type": "set_field", "field": "timezone", "value": "Europe/Paris"}],
+    }
+    response = api.post("/automations", json={"name": "Time zone", "definition": definition})
+    [(field, message)] = _refused(response)
+    assert field == "definition.steps[0].field"
+    assert "'timezone' is kept by the contacts API" in message
+    assert api.get("/automations").json()["data"] == []

@@ -4,7 +4,6 @@ one run per cart, an exit event and a tag end runs where they wait."""
 
 import asyncio
 import base64
-import contextlib
 import json
 import time
 import uuid
@@ -20,7 +19,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -103,16 +101,6 @@ def stack(
 async def worker(stack: Stack, dev_server: WorkflowEnvironment) -> AsyncIterator[None]:
     async with running_workers(dev_server.client, WorkerDeps(settings=stack.settings)):
         yield
-    # Run ids restart with the next test's empty database: end what this test left waiting,
-    # so that a workflow id is never taken by a run of an earlier test on the shared server.
-    with session_factory(stack.settings.resolved_database_url)() as session:
-        waiting = session.scalars(
-            select(AutomationRun.workflow_id).where(AutomationRun.status == RunStatus.RUNNING)
-        )
-        for workflow_id in list(waiting):
-            # A run that has finished meanwhile cannot be terminated, and need not be.
-            with contextlib.suppress(RPCError):
-                await stack.handle(workflow_id).terminate(reason="test over")
 
 
 async def _history_has(

@@ -9,6 +9,7 @@ from nurture.db.models.automations import (
     AutomationVersion,
     ContactEvent,
     RunStatus,
+    StepEntry,
 )
 from nurture.db.models.companies import Account, Deal, DealContact
 from nurture.db.models.contacts import Contact, ContactStatus, ContactTag, Tag
@@ -41,6 +42,7 @@ __all__ = [
     "MessageStatus",
     "Partial",
     "RunStatus",
+    "StepEntry",
     "SubscriptionStatus",
     "Suppression",
     "SuppressionReason",

@@ -82,6 +82,22 @@ class AutomationRun(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class StepEntry(Base):
+    """A run entered a step: what the report's per-step "entered" counts are made of.
+
+    Written in batches with the run's next recorded stop (a wait, a send, its end), not per step.
+    """
+
+    __tablename__ = "automation_step_entries"
+    __table_args__ = (Index("ix_automation_step_entries_automation_step", "automation_id", "step"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("automation_runs.id", ondelete="CASCADE"), index=True)
+    automation_id: Mapped[int] = mapped_column(ForeignKey("automations.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(64))
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ContactEvent(Base):
     """A custom event about a contact (`POST /events`): triggers, exits, goals and conditions use it."""
 

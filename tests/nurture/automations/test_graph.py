@@ -205,6 +205,19 @@ def test_per_value_entry_needs_a_property_and_an_event_trigger() -> None:
     ]
 
 
+def test_per_value_entry_refuses_triggers_without_an_event_property() -> None:
+    raw = cart_abandonment()
+    raw["entry"] = {"mode": "per_value", "property": "cart_id"}
+    raw["triggers"].append({"type": "date", "field": "renewal_date"})
+    assert _problems(raw) == [
+        (
+            "triggers[1]",
+            "triggers[1]: a date trigger never starts a run under per_value entry, which keys runs "
+            "on an event property; use an event trigger or another entry rule",
+        ),
+    ]
+
+
 def test_duplicate_step_ids_triggers_and_exits() -> None:
     raw = nurture()
     raw["steps"][4]["id"] = "welcome"
