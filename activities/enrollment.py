@@ -1,17 +1,15 @@
 """EnrollmentActivities: page an audience's contact ids from the database and enroll them in batches."""
 
-import asyncio
 from collections.abc import Sequence
 
 from sqlalchemy import Select, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
-from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from nurture.automations.bulk import Audience, BatchRequest, BatchResult, PageRequest, refusal_category
-from nurture.automations.enroll import enroll
+from nurture.automations.enroll import Enrollment, enroll_many
 from nurture.crud.contacts import filter_contacts
 from nurture.db.models import Contact, ContactStatus, ListSubscription, SubscriptionStatus
 from nurture.settings import Settings
@@ -81,35 +79,30 @@ class EnrollmentActivities:
         result = BatchResult.model_validate(details[0]) if details else BatchResult()
         client = activity.client()
         for chunk in _chunks(request.contact_ids[result.done :], max(1, request.concurrency)):
-            outcomes = await asyncio.gather(
-                *(self._one(client, request, contact_id) for contact_id in chunk), return_exceptions=True
-            )
-            transient = [o for o in outcomes if isinstance(o, BaseException)]
-            if transient:
-                # Contacts of this chunk that did start are refused by their entry rule on retry.
-                raise transient[0]
-            for outcome in outcomes:
-                assert isinstance(outcome, BatchResult)
-                result.add(outcome)
-            result.done += len(chunk)
-            activity.heartbeat(result)
-        return result
-
-    async def _one(self, client: Client, request: BatchRequest, contact_id: int) -> BatchResult:
-        try:
-            enrollment = await enroll(
+            # One transaction plans the whole chunk; its runs then start together.
+            outcomes = await enroll_many(
                 client,
                 self._sessions,
                 self._settings,
                 automation_id=request.automation_id,
-                contact_id=contact_id,
+                contact_ids=chunk,
                 index=request.index,
             )
-        except Exception as error:
-            if _transient(error):
-                raise
-            activity.logger.warning("Enrolling contact %s failed: %s", contact_id, error)
-            return BatchResult(failed=1, errors=[f"contact {contact_id}: {error}"])
-        if enrollment.started:
-            return BatchResult(started=1)
-        return BatchResult(refused={refusal_category(enrollment.reason): 1})
+            transient = [o for o in outcomes if isinstance(o, BaseException) and _transient(o)]
+            if transient:
+                # Contacts of this chunk that did start are refused by their entry rule on retry.
+                raise transient[0]
+            for contact_id, outcome in zip(chunk, outcomes, strict=True):
+                result.add(_counted(contact_id, outcome))
+            result.done += len(chunk)
+            activity.heartbeat(result)
+        return result
+
+
+def _counted(contact_id: int, outcome: Enrollment | BaseException) -> BatchResult:
+    if isinstance(outcome, BaseException):
+        activity.logger.warning("Enrolling contact %s failed: %s", contact_id, outcome)
+        return BatchResult(failed=1, errors=[f"contact {contact_id}: {outcome}"])
+    if outcome.started:
+        return BatchResult(started=1)
+    return BatchResult(refused={refusal_category(outcome.reason): 1})

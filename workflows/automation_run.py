@@ -48,8 +48,10 @@ with workflow.unsafe.imports_passed_through():
     from nurture.schemas.email import Engagement
     from nurture.temporal import search_attributes
 
-from workflows.run_checks import RunChecks, RunJump
-from workflows.run_effects import RunExit
+    # The run's bases hold no state of their own at module level: passed through, they are
+    # imported once per worker, not once per run (the sandbox re-runs every module it imports).
+    from workflows.run_checks import RunChecks, RunJump
+    from workflows.run_effects import RunExit
 
 # Runs started from here on check the database only where a step can hold them or something can
 # redirect them (goals, exits), and write the steps they passed through in one batch there.
