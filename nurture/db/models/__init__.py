@@ -11,6 +11,7 @@ from nurture.db.models.automations import (
     RunStatus,
     StepEntry,
 )
+from nurture.db.models.campaigns import Campaign, CampaignRecipient, CampaignStatus, RecipientStatus
 from nurture.db.models.companies import Account, Deal, DealContact
 from nurture.db.models.contacts import Contact, ContactStatus, ContactTag, Tag
 from nurture.db.models.lists import ListSubscription, MailingList, SubscriptionStatus
@@ -27,6 +28,9 @@ __all__ = [
     "AutomationRun",
     "AutomationStatus",
     "AutomationVersion",
+    "Campaign",
+    "CampaignRecipient",
+    "CampaignStatus",
     "Contact",
     "ContactStatus",
     "ContactEvent",
@@ -41,6 +45,7 @@ __all__ = [
     "MessageLink",
     "MessageStatus",
     "Partial",
+    "RecipientStatus",
     "RunStatus",
     "StepEntry",
     "SubscriptionStatus",
