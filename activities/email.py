@@ -5,7 +5,14 @@ from temporalio.exceptions import ApplicationError
 
 from nurture.email.outgoing import OutcomeUnknown
 from nurture.email.pipeline import SendDeferred, SendPipeline
-from nurture.schemas.email import GiveUp, SendRequest, SendResult
+from nurture.schemas.email import (
+    BatchGiveUp,
+    BatchSendRequest,
+    BatchSendResult,
+    GiveUp,
+    SendRequest,
+    SendResult,
+)
 
 
 class EmailActivities:
@@ -23,6 +30,27 @@ class EmailActivities:
         """
         try:
             return self._pipeline.send(request)
+        except SendDeferred as deferred:
+            raise _retry(deferred) from deferred
+
+    @activity.defn(name="send_email_batch")
+    def send_email_batch(self, input: BatchSendRequest) -> BatchSendResult:
+        """Send up to 500 emails in one provider call, each at most once per key; results in order.
+
+        Sync, like send_email. When some keys are left unfinished, what finished is recorded and
+        a retryable error is raised: the retry answers finished keys from the ledger and sends
+        only the rest, after reconciling any the provider may already have.
+        """
+        try:
+            return BatchSendResult(results=self._pipeline.send_batch(input.requests))
+        except SendDeferred as deferred:
+            raise _retry(deferred) from deferred
+
+    @activity.defn(name="give_up_send_batch")
+    def give_up_send_batch(self, input: BatchGiveUp) -> BatchSendResult:
+        """Close keys whose sending was abandoned, like give_up_send; results in order."""
+        try:
+            return BatchSendResult(results=self._pipeline.give_up_batch(input.requests, why=input.why))
         except SendDeferred as deferred:
             raise _retry(deferred) from deferred
 

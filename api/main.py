@@ -12,6 +12,7 @@ from api.routes import (
     automation_runs,
     automation_status,
     automations,
+    campaigns,
     contact_import,
     contacts,
     deals,
@@ -53,6 +54,7 @@ PROTECTED_ROUTERS = [
     automation_runs.router,
     automation_enrollments.router,
     automation_migrations.router,
+    campaigns.router,
     events.router,
 ]
 

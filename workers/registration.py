@@ -11,6 +11,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.automations import AutomationActivities
+from activities.campaign_sends import CampaignSendActivities
+from activities.campaigns import CampaignActivities
 from activities.contact_changes import ContactChangeActivities
 from activities.date_triggers import DateTriggerActivities
 from activities.email import EmailActivities
@@ -24,6 +26,7 @@ from nurture.temporal import task_queues
 from workers.bytecode import cache_workflow_bytecode
 from workers.schedules import ensure_date_trigger_schedule
 from workflows.automation_run import AutomationRunWorkflow
+from workflows.campaign import CampaignWorkflow
 from workflows.date_triggers import DateTriggerWorkflow
 from workflows.diagnostics import DiagnosticsWorkflow
 from workflows.enrollment import EnrollmentWorkflow
@@ -35,6 +38,7 @@ WORKFLOWS: list[type] = [
     AutomationRunWorkflow,
     EnrollmentWorkflow,
     DateTriggerWorkflow,
+    CampaignWorkflow,
 ]
 
 # Sync activities (database, postmarker) run on this many threads per worker.
@@ -65,6 +69,7 @@ def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     enrollments = EnrollmentActivities(sessions=sessions, settings=deps.settings)
     dates = DateTriggerActivities(sessions=sessions)
     contact_steps = ContactChangeActivities(sessions=sessions, settings=deps.settings)
+    campaigns = CampaignActivities(sessions=sessions)
     return [
         system.check_database,
         runs.enter_step,
@@ -78,6 +83,9 @@ def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         enrollments.enroll_contacts,
         dates.date_triggered_automations,
         dates.date_trigger_page,
+        campaigns.fix_campaign_audience,
+        campaigns.choose_campaign_winner,
+        campaigns.finish_campaign,
     ]
 
 
@@ -89,9 +97,17 @@ def build_email_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         api_url=settings.postmark_api_url,
         timeout=settings.postmark_timeout,
     )
-    pipeline = SendPipeline(sessions=session_factory(deps.database_url), settings=settings, provider=provider)
+    sessions = session_factory(deps.database_url)
+    pipeline = SendPipeline(sessions=sessions, settings=settings, provider=provider)
     activities = EmailActivities(pipeline)
-    return [activities.send_email, activities.give_up_send]
+    campaign_sends = CampaignSendActivities(sessions=sessions, pipeline=pipeline)
+    return [
+        campaign_sends.send_campaign_batch,
+        activities.send_email,
+        activities.give_up_send,
+        activities.send_email_batch,
+        activities.give_up_send_batch,
+    ]
 
 
 def build_worker(

@@ -6,12 +6,30 @@ from html import escape
 
 from sqlalchemy.orm import Session
 
-from nurture.crud.messages import save_links
-from nurture.db.models import Contact, Message, Template
+from nurture.db.models import Contact, Message, MessageLink, Template
+from nurture.email.outgoing import OutgoingEmail
 from nurture.schemas.email import SendRequest, TemplateKind
 from nurture.settings import Settings
 from nurture.templates.render import Sender, render_email
 from nurture.tracking.links import instrument, unsubscribe_headers, unsubscribe_url
+
+# Where an href attribute's value starts.
+_HREF = re.compile(r"""href\s*=\s*["']""")
+
+
+def outgoing_of(message: Message) -> OutgoingEmail:
+    """The email a composed message hands its provider: the very same on every attempt."""
+    return OutgoingEmail(
+        key=message.key,
+        from_email=message.from_email,
+        to=message.to_email,
+        subject=message.subject,
+        html=message.html_body,
+        text=message.text_body,
+        stream=message.stream,
+        tag=message.tag,
+        headers=dict(message.headers),
+    )
 
 
 def sender_of(from_email: str) -> Sender:
@@ -21,11 +39,10 @@ def sender_of(from_email: str) -> Sender:
 
 
 def _links_to(html: str, url: str) -> bool:
-    # A real link to it, not the URL sitting in a comment or in text.
-    return (
-        re.search(r"""href\s*=\s*["']""" + re.escape(escape(url)), html) is not None
-        or re.search(r"""href\s*=\s*["']""" + re.escape(url), html) is not None
-    )
+    # A real link to it, not the URL sitting in a comment or in text. (One fixed pattern: one
+    # built from each message's own URL would be compiled anew for every message.)
+    targets = (escape(url), url)
+    return any(html.startswith(targets, href.end()) for href in _HREF.finditer(html))
 
 
 def _with_unsubscribe_footer(html: str, url: str) -> str:
@@ -48,6 +65,9 @@ def compose(
 ) -> None:
     """Fill in the message's subject, bodies, headers and links (it must have its id already).
 
+    The request's own subject, when it has one, replaces the template's. The links are added to
+    the session, not flushed: a batch writes all of its messages' links at once.
+
     Raises:
         TemplateRenderError: the template cannot be rendered for this contact and model.
     """
@@ -64,6 +84,7 @@ def compose(
         sender=sender_of(message.from_email),
         model=request.model,
         extra=extra,
+        subject=request.subject,
     )
     html, text = rendered.html, rendered.text
     if "unsubscribe_url" in extra:
@@ -78,4 +99,6 @@ def compose(
     message.html_body = tracked.html
     message.text_body = tracked.text
     message.headers = headers
-    save_links(session, message=message, urls=tracked.urls)
+    session.add_all(
+        MessageLink(message_id=message.id, position=i, url=url) for i, url in enumerate(tracked.urls)
+    )

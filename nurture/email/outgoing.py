@@ -62,6 +62,17 @@ class EmailProvider(Protocol):
         """Send and return the provider's message id, or raise a ProviderError."""
         ...
 
+    def send_batch(self, emails: list[OutgoingEmail]) -> list[str | ProviderError]:
+        """Send several emails in one call (at most 500), in order.
+
+        Returns:
+            For each email, in order, the provider's message id or the error for that email alone.
+
+        Raises:
+            ProviderError: the whole call failed; it applies to every email.
+        """
+        ...
+
     def find_sent(self, email: OutgoingEmail) -> str | None:
         """The provider's id of an earlier send of this key, None if it has none, or raise NotSent."""
         ...

@@ -9,8 +9,15 @@ import requests
 from postmarker.core import PostmarkClient
 from postmarker.exceptions import ClientError
 
-from nurture.email.outgoing import NotSent, OutcomeUnknown, OutgoingEmail, RecipientInactive, Rejected
-from nurture.schemas.email import METADATA_KEY
+from nurture.email.outgoing import (
+    NotSent,
+    OutcomeUnknown,
+    OutgoingEmail,
+    ProviderError,
+    RecipientInactive,
+    Rejected,
+)
+from nurture.schemas.email import MAX_BATCH, METADATA_KEY
 
 # Postmark ErrorCodes that mean "this request will never succeed" (../shared/research/postmark.md 1.5).
 PERMANENT = {300, 400, 401, 402, 403, 409, 410, 411, 1101}
@@ -56,6 +63,42 @@ def classify(exc: Exception) -> Exception:
     return exc
 
 
+def classify_result(answer: Any) -> ProviderError | None:
+    """The error one message of a batch met, from its own ErrorCode; None if it was accepted."""
+    if not isinstance(answer, dict):
+        return OutcomeUnknown(f"No usable answer from Postmark for this message: {answer!r:.200}")
+    code = answer.get("ErrorCode")
+    if not isinstance(code, int) or (code == 0 and not answer.get("MessageID")):
+        return OutcomeUnknown(f"No usable answer from Postmark for this message: {answer!r:.200}")
+    if code == 0:
+        return None
+    reason = f"Postmark: [{code}] {answer.get('Message', '')}"
+    if code == INACTIVE_RECIPIENT:
+        return RecipientInactive(reason, code=code)
+    if code in PERMANENT:
+        return Rejected(reason, code=code)
+    # As for a single send: maintenance, rate limits and account errors an operator can fix.
+    return NotSent(reason, code=code)
+
+
+def _payload(email: OutgoingEmail) -> dict[str, Any]:
+    """postmarker's fields for one email, the same for a single send and in a batch."""
+    return {
+        "From": email.from_email,
+        "To": email.to,
+        "Subject": email.subject,
+        "HtmlBody": email.html,
+        "TextBody": email.text,
+        "Headers": email.headers or None,
+        "Metadata": {METADATA_KEY: email.key},
+        "Tag": email.tag,
+        "MessageStream": email.stream,
+        # Nurture tracks opens and clicks itself, with signed links it can verify.
+        "TrackOpens": False,
+        "TrackLinks": "None",
+    }
+
+
 class PostmarkProvider:
     """Postmark through postmarker; safe to share between the worker's activity threads."""
 
@@ -85,26 +128,38 @@ class PostmarkProvider:
     def send(self, email: OutgoingEmail) -> str:
         """Send one email; its key travels in Metadata so it can be found again."""
         try:
-            response: dict[str, Any] = self.client.emails.send(
-                From=email.from_email,
-                To=email.to,
-                Subject=email.subject,
-                HtmlBody=email.html,
-                TextBody=email.text,
-                Headers=email.headers or None,
-                Metadata={METADATA_KEY: email.key},
-                Tag=email.tag,
-                MessageStream=email.stream,
-                # Nurture tracks opens and clicks itself, with signed links it can verify.
-                TrackOpens=False,
-                TrackLinks="None",
-            )
+            response: dict[str, Any] = self.client.emails.send(**_payload(email))
         except Exception as exc:
             error = classify(exc)
             if isinstance(error, RecipientInactive):
                 error.why = self._inactive_reason(email)
             raise error from exc
         return str(response["MessageID"])
+
+    def send_batch(self, emails: list[OutgoingEmail]) -> list[str | ProviderError]:
+        """Send up to 500 emails in one call to `/email/batch`, each with its key in Metadata.
+
+        Postmark answers a batch with HTTP 200 and one result per message, in order, failed ones
+        included (postmarker raises for none of them), so every result's ErrorCode is read.
+        """
+        if len(emails) > MAX_BATCH:
+            raise ValueError(f"a Postmark batch holds at most {MAX_BATCH} emails, not {len(emails)}")
+        if not emails:
+            return []
+        try:
+            answers: Any = self.client.emails.send_batch(*(_payload(email) for email in emails))
+        except Exception as exc:
+            raise classify(exc) from exc
+        if not isinstance(answers, list) or len(answers) != len(emails):
+            # Not Postmark's answer: the batch may or may not have been taken.
+            raise OutcomeUnknown(f"Postmark answered a batch of {len(emails)} with {answers!r:.200}")
+        results: list[str | ProviderError] = []
+        for email, answer in zip(emails, answers, strict=True):
+            error = classify_result(answer)
+            if isinstance(error, RecipientInactive):
+                error.why = self._inactive_reason(email)
+            results.append(error if error is not None else str(answer["MessageID"]))
+        return results
 
     def _inactive_reason(self, email: OutgoingEmail) -> str | None:
         """Why Postmark suppressed the recipient on this stream, from its suppression dump."""

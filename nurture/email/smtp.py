@@ -8,7 +8,7 @@ from email.utils import formatdate, parseaddr
 
 import aiosmtplib
 
-from nurture.email.outgoing import NotSent, OutcomeUnknown, OutgoingEmail, Rejected
+from nurture.email.outgoing import NotSent, OutcomeUnknown, OutgoingEmail, ProviderError, Rejected
 
 KEY_HEADER = "X-Nurture-Message-Key"
 
@@ -96,6 +96,24 @@ class SmtpProvider:
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise OutcomeUnknown(f"SMTP failed mid-send: {exc}") from exc
         return str(message["Message-ID"])
+
+    def send_batch(self, emails: list[OutgoingEmail]) -> list[str | ProviderError]:
+        """Submit the emails one by one (SMTP has no batch); after a transient failure, try no more."""
+        results: list[str | ProviderError] = []
+        stopped: ProviderError | None = None
+        for email in emails:
+            if stopped is not None:
+                results.append(NotSent(f"not tried after an earlier failure in the batch: {stopped.reason}"))
+                continue
+            try:
+                results.append(self.send(email))
+            except Rejected as exc:
+                results.append(exc)
+            except ProviderError as exc:
+                # The server is down or failing: the next ones would wait out the same timeouts.
+                results.append(exc)
+                stopped = exc
+        return results
 
     def find_sent(self, email: OutgoingEmail) -> str | None:
         """SMTP keeps no searchable record of what it accepted."""

@@ -47,9 +47,7 @@ async def read_json(request: Request, *, limit: int = MAX_MESSAGE_BYTES) -> Any:
         raise PostmarkError(INVALID_JSON, "Received invalid JSON input.") from None
 
 
-def _accept(
-    state: ServerState, email: Email, *, to: str, test: bool
-) -> tuple[dict[str, Any], StoredMessage | None]:
+def _check_active(state: ServerState, email: Email) -> None:
     inactive = state.store.inactive(email.message_stream, [a.email for a in email.recipients])
     if inactive:
         raise PostmarkError(
@@ -58,17 +56,31 @@ def _accept(
             f"Found inactive addresses: {', '.join(inactive)}. Inactive recipients are ones that have "
             "generated a hard bounce, a spam complaint, or a manual suppression.",
         )
-    if test:
+
+
+def _answer(to: str, message: StoredMessage | None) -> dict[str, Any]:
+    if message is None:
         # POSTMARK_API_TEST validates and answers without keeping anything.
         result = {
             "MessageID": str(uuid.uuid4()),
             "SubmittedAt": api_time(now()),
             "Message": "Test job accepted",
         }
-        return {"To": to, **result, "ErrorCode": 0}, None
-    message = state.store.add(email)
-    result = {"MessageID": message.message_id, "SubmittedAt": api_time(message.received_at), "Message": "OK"}
-    return {"To": to, **result, "ErrorCode": 0}, message
+    else:
+        result = {
+            "MessageID": message.message_id,
+            "SubmittedAt": api_time(message.received_at),
+            "Message": "OK",
+        }
+    return {"To": to, **result, "ErrorCode": 0}
+
+
+def _accept(
+    state: ServerState, email: Email, *, to: str, test: bool
+) -> tuple[dict[str, Any], StoredMessage | None]:
+    _check_active(state, email)
+    message = None if test else state.store.add(email)
+    return _answer(to, message), message
 
 
 def _with_template(state: ServerState, data: Any) -> Email:
@@ -104,21 +116,25 @@ def _batch(state: ServerState, items: list[Any], *, templated: bool, test: bool)
             TOO_MANY_BATCH_MESSAGES,
             f"Too many batch messages ({len(items)}). You may send at most {MAX_BATCH} messages in a batch.",
         )
-    results, accepted = [], []
     # Postmark answers 200 for a batch and reports each message in order, failed ones included.
+    answers: list[dict[str, Any] | None] = []
+    valid: list[tuple[int, Email]] = []
     for item in items:
         try:
             streams = state.config.message_streams
             email = _with_template(state, item) if templated else validate_email(item, streams=streams)
-            result, message = _accept(state, email, to=_to(item), test=test)
+            _check_active(state, email)
         except PostmarkError as exc:
-            results.append(exc.body())
+            answers.append(exc.body())
             continue
-        results.append(result)
-        if message is not None:
-            accepted.append(message)
+        valid.append((len(answers), email))
+        answers.append(None)
+    # Kept together: one save of the store for the whole batch.
+    accepted = [] if test else state.store.add_many([email for _, email in valid])
+    for n, (index, _) in enumerate(valid):
+        answers[index] = _answer(_to(items[index]), None if test else accepted[n])
     state.after_accept(accepted)
-    return JSONResponse(results)
+    return JSONResponse(answers)
 
 
 def _test_mode(request: Request) -> bool:

@@ -131,6 +131,15 @@ class Store:
             self._save()
         return message
 
+    def add_many(self, emails: list[Email]) -> list[StoredMessage]:
+        """Accept the messages of a batch together, saved once (not once per message)."""
+        messages = [StoredMessage(str(uuid.uuid4()), now(), email) for email in emails]
+        with self._lock:
+            self._messages.update((m.message_id, m) for m in messages)
+            if messages:
+                self._save()
+        return messages
+
     def get(self, message_id: str) -> StoredMessage | None:
         """The message with this MessageID, or None."""
         with self._lock:

@@ -62,6 +62,9 @@ class SendRequest(BaseModel):
     model: dict[str, Any] = Field(default_factory=dict)
     from_email: str | None = None  # settings.email_from when not given
     tag: str | None = None
+    # Sent instead of the template's subject, and rendered like it (Jinja, same variables): the
+    # subject lines of a campaign's A/B test. 998 is RFC 5322's line limit, as for templates.
+    subject: str | None = Field(default=None, min_length=1, max_length=998)
     workflow_id: str | None = None
     # A notification about the contact to an account user (by id, or the contact's owner)
     # instead of an email to the contact: transactional, and no marketing rules apply.
@@ -84,6 +87,29 @@ class SendResult(BaseModel):
     status: MessageStatus
     reason: str | None = None
     provider_message_id: str | None = None
+
+
+# Postmark takes at most this many messages in one batch call.
+MAX_BATCH = 500
+
+
+class BatchSendRequest(BaseModel):
+    """Emails to send in one provider call, each at most once per key (a campaign's page)."""
+
+    requests: list[SendRequest] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchGiveUp(BaseModel):
+    """Stop trying to send these keys, and why."""
+
+    requests: list[SendRequest] = Field(min_length=1, max_length=MAX_BATCH)
+    why: str
+
+
+class BatchSendResult(BaseModel):
+    """What became of each email of a batch, in the order of the requests."""
+
+    results: list[SendResult]
 
 
 # The Postmark Metadata key (and SMTP header) that carries a message's key, for reconciliation

@@ -60,6 +60,7 @@ def render_email(
     model: dict[str, Any],
     extra: dict[str, Any] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    subject: str | None = None,
 ) -> RenderedEmail:
     """Render a template for a contact, refusing to send blanks for undefined variables.
 
@@ -72,13 +73,15 @@ def render_email(
         extra: more top-level variables (the pipeline passes `unsubscribe_url`); they cannot
             replace `contact`, `sender` or `model`.
         limits: the time and sizes the whole render may use (see `Limits`).
+        subject: a subject to render instead of the template's (an A/B variant), in the same
+            sandbox and with the same variables.
 
     Raises:
         TemplateRenderError: a variable is undefined (field and line of the first use, every
             undefined name in `undefined`), or rendering failed (sandbox refusal, bad partial,
             a limit: `result too large`, `rendered output over 2 MiB`, `rendering took over 2 s`).
     """
-    email, recorder = _render(session, template, contact, sender, model, extra, limits)
+    email, recorder = _render(session, template, contact, sender, model, extra, limits, subject)
     if recorder.uses:
         first, names = recorder.uses[0], recorder.names()
         message = f"'{first.path}' is undefined"
@@ -97,6 +100,7 @@ def preview_email(
     model: dict[str, Any],
     extra: dict[str, Any] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    subject: str | None = None,
 ) -> PreviewedEmail:
     """Render like `render_email`, but show undefined variables as empty and list them.
 
@@ -104,7 +108,7 @@ def preview_email(
         TemplateRenderError: rendering failed for another reason (or arithmetic on an undefined
             value), or went over a limit.
     """
-    email, recorder = _render(session, template, contact, sender, model, extra, limits)
+    email, recorder = _render(session, template, contact, sender, model, extra, limits, subject)
     return PreviewedEmail(email.subject, email.html, email.text, recorder.names())
 
 
@@ -116,9 +120,11 @@ def _render(
     model: dict[str, Any],
     extra: dict[str, Any] | None,
     limits: Limits,
+    subject_source: str | None = None,
 ) -> tuple[RenderedEmail, Recorder]:
     budget = Budget(limits)
-    sources = {SUBJECT: (template.subject, "subject")}
+    subject_source = template.subject if subject_source is None else subject_source
+    sources = {SUBJECT: (subject_source, "subject")}
     html_source = template.html_body
     if template.layout_id is not None:
         layout = session.get(Partial, template.layout_id)

@@ -1,4 +1,4 @@
-"""Who a campaign goes to: subscribers of its lists, once each, without opt-outs, suppressions or exclusions."""
+"""Who a campaign goes to: subscribers of its lists, once each, without opt-outs or exclusions."""
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session

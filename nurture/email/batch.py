@@ -1,0 +1,322 @@
+"""Sending emails through the ledger in batches, at most once per key; a single send is a batch of one.
+
+An attempt goes through four steps, with the database work of each done for the whole batch:
+
+1. One transaction takes every key: a final key answers from the ledger; a `sending` key is
+   claimed, unless another attempt's lease holds it (it stays unfinished); new keys are reserved
+   together (rendered, checked for eligibility, written `sending`).
+2. Keys an earlier attempt may have sent are searched for at the provider before anything is
+   resent, and every earlier key's contact is checked again (retries can go on for a day).
+3. The rest go out in one provider call.
+4. One transaction records every result: sent, suppressed, failed, or released for a retry
+   (held back for the search to catch up when the provider may have taken it).
+"""
+
+import logging
+import math
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, defer, sessionmaker
+
+from nurture.db.base import utcnow
+from nurture.db.models import Message
+from nurture.db.session import transaction
+from nurture.email import ledger
+from nurture.email.compose import outgoing_of
+from nurture.email.outgoing import (
+    EmailProvider,
+    NotSent,
+    OutcomeUnknown,
+    OutgoingEmail,
+    ProviderError,
+    RecipientInactive,
+    Rejected,
+)
+from nurture.email.reserve import Standing, contacts_by_id, reserve
+from nurture.schemas.email import MessageStatus, SendRequest, SendResult
+from nurture.settings import Settings
+
+log = logging.getLogger(__name__)
+# Provider searches run this many at once when many keys of a batch must be reconciled.
+SEARCH_THREADS = 8
+# A concurrent attempt can reserve some of the same keys first; then they are claimed instead.
+RESERVE_TRIES = 3
+SEARCH_UNAVAILABLE = "an attempt stopped mid-send and the provider cannot be asked; not resent"
+
+
+@dataclass(frozen=True)
+class Held:
+    """A key this attempt holds the lease of, and the email to hand the provider."""
+
+    message_id: int
+    email: OutgoingEmail
+    # Whether the provider may already have it: it must be asked before sending.
+    maybe_sent: bool
+    # An earlier attempt reserved the key: its contact is checked again before sending.
+    earlier: bool
+
+
+@dataclass
+class Tally:
+    """What the keys of a batch came to: final results, and why the others are not finished."""
+
+    done: dict[str, SendResult] = field(default_factory=dict)
+    unfinished: dict[str, ProviderError] = field(default_factory=dict)
+
+
+# What the provider made of each email sent, in order: its id or the error for that email.
+Outcome = str | ProviderError
+
+
+class BatchSender:
+    """Sends emails through one provider, with a ledger row per key; built once per pipeline."""
+
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        provider: EmailProvider,
+        lease: timedelta,
+        call: timedelta,
+    ) -> None:
+        """`lease` covers a search and a send; `call` covers one provider call and its database work."""
+        self._sessions = sessions
+        self._settings = settings
+        self._provider = provider
+        self._lease = lease
+        self._call = call
+
+    def send(self, requests: list[SendRequest], *, single: bool = False) -> Tally:
+        """Send each request's email once, in one provider call.
+
+        `single`: one request, through the provider's single send rather than its batch call.
+        """
+        unique = _unique(requests)
+        owner = str(uuid.uuid4())
+        held, tally = self._begin(unique, owner=owner)
+        earlier = [h for h in held if h.earlier]
+        if earlier:
+            held = [h for h in held if not h.earlier] + self._settle(earlier, owner=owner, tally=tally)
+        if held:
+            self._deliver(held, tally, single=single)
+        return tally
+
+    def give_up(self, requests: list[SendRequest], *, why: str) -> Tally:
+        """Close keys that will not be retried any more: sent if the provider has them, else failed."""
+        owner = str(uuid.uuid4())
+        held, tally = self._begin(_unique(requests), owner=owner)
+        maybe = [h for h in held if h.maybe_sent and self._provider.can_search]
+        found, search_failed = self._search(maybe)
+        with transaction(self._sessions) as session, ledger.changes(session) as changes:
+            messages = _messages(session, held)
+            for h in held:
+                message = messages[h.message_id]
+                if h.message_id in search_failed:
+                    error = search_failed[h.message_id]
+                    ledger.release(message, reason=error.reason, maybe_sent=False, hold_until=None)
+                    tally.unfinished[message.key] = error
+                elif h.message_id in found:
+                    provider_id = found[h.message_id]
+                    tally.done[message.key] = changes.mark_sent(
+                        message, provider_id=provider_id, reconciled=True
+                    )
+                else:
+                    reason = f"gave up: {why}"
+                    tally.done[message.key] = changes.close(message, MessageStatus.FAILED, reason)
+        return tally
+
+    def _begin(self, requests: dict[str, SendRequest], *, owner: str) -> tuple[list[Held], Tally]:
+        """Step 1, in one transaction: final results, claims on `sending` keys, new keys reserved."""
+        for attempt in range(RESERVE_TRIES):
+            tally = Tally()
+            try:
+                with transaction(self._sessions) as session, ledger.changes(session) as changes:
+                    held = self._claim(session, requests, owner=owner, tally=tally)
+                    claimed = {h.email.key for h in held} | tally.done.keys() | tally.unfinished.keys()
+                    new = [r for key, r in requests.items() if key not in claimed]
+                    if new:
+                        until = utcnow() + self._lease
+                        ready, ended = reserve(
+                            changes,
+                            new,
+                            owner=owner,
+                            until=until,
+                            settings=self._settings,
+                            provider=self._provider.name,
+                        )
+                        tally.done.update(ended)
+                        held += [Held(m.id, outgoing_of(m), maybe_sent=False, earlier=False) for m in ready]
+                return held, tally
+            except IntegrityError:
+                # Another attempt reserved some of these keys just now: the next try claims them.
+                if attempt == RESERVE_TRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _claim(
+        self, session: Session, requests: dict[str, SendRequest], *, owner: str, tally: Tally
+    ) -> list[Held]:
+        # Locked in id order, so two attempts on overlapping batches never deadlock.
+        query = select(Message).where(Message.key.in_(requests)).order_by(Message.id).with_for_update()
+        now = utcnow()
+        claimed: list[Message] = []
+        for message in session.scalars(query):
+            if message.status != MessageStatus.SENDING:
+                tally.done[message.key] = ledger.result_of(message)
+            elif ledger.claim(message, owner=owner, now=now):
+                claimed.append(message)
+            else:
+                tally.unfinished[message.key] = NotSent(
+                    f"{message.key} is in flight or held for reconciliation"
+                )
+        # Long enough to search for every key that may have been sent, then to send.
+        searches = math.ceil(sum(m.maybe_sent for m in claimed) / SEARCH_THREADS)
+        until = now + self._lease + searches * self._call
+        for message in claimed:
+            message.lease_until = until
+        return [Held(m.id, outgoing_of(m), m.maybe_sent, earlier=True) for m in claimed]
+
+    def _settle(self, earlier: list[Held], *, owner: str, tally: Tally) -> list[Held]:
+        """Step 2: of the keys an earlier attempt held, those still to send (their lease extended)."""
+        can_search = self._provider.can_search
+        found, search_failed = self._search([h for h in earlier if h.maybe_sent and can_search])
+        sendable: list[Held] = []
+        with transaction(self._sessions) as session, ledger.changes(session) as changes:
+            messages = _messages(session, earlier, lock=True)
+            contacts = contacts_by_id(session, (m.contact_id for m in messages.values() if m.contact_id))
+            standing = Standing.read(
+                session,
+                emails=[c.email for c in contacts.values()],
+                contact_ids=contacts,
+                list_ids={m.list_id for m in messages.values() if m.list_id is not None},
+            )
+            now = utcnow()
+            for h in earlier:
+                message = messages[h.message_id]
+                key = message.key
+                if h.message_id in found:
+                    log.info(
+                        "Message %s was already accepted as %s; not sending again", key, found[h.message_id]
+                    )
+                    tally.done[key] = changes.mark_sent(
+                        message, provider_id=found[h.message_id], reconciled=True
+                    )
+                    continue
+                if h.message_id in search_failed:
+                    # Never send again without knowing; let the next attempt ask again.
+                    error = search_failed[h.message_id]
+                    ledger.release(message, reason=error.reason, maybe_sent=False, hold_until=None)
+                    tally.unfinished[key] = error
+                    continue
+                if h.maybe_sent and not can_search:
+                    tally.done[key] = changes.close(message, MessageStatus.FAILED, SEARCH_UNAVAILABLE)
+                    continue
+                contact = contacts.get(message.contact_id) if message.contact_id else None
+                if contact is not None:
+                    why_not = standing.ineligible_reason(
+                        contact=contact, kind=message.kind, list_id=message.list_id
+                    )
+                    if why_not is not None:
+                        tally.done[key] = changes.close(message, MessageStatus.SUPPRESSED, why_not)
+                        continue
+                # The searches and checks took time: make sure the send still fits in the lease.
+                if not ledger.still_holds(message, owner=owner, now=now):
+                    tally.unfinished[key] = NotSent(f"the lease on {key} ran out before sending")
+                    continue
+                message.lease_until = now + self._call
+                sendable.append(h)
+        return sendable
+
+    def _search(self, held: list[Held]) -> tuple[dict[int, str], dict[int, ProviderError]]:
+        """The provider's id of each key it already has, and the keys it could not be asked about."""
+        found: dict[int, str] = {}
+        failed: dict[int, ProviderError] = {}
+        if not held:
+            return found, failed
+
+        def ask(h: Held) -> str | ProviderError | None:
+            try:
+                return self._provider.find_sent(h.email)
+            except ProviderError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=min(SEARCH_THREADS, len(held))) as pool:
+            for h, answer in zip(held, pool.map(ask, held), strict=True):
+                if isinstance(answer, ProviderError):
+                    failed[h.message_id] = answer
+                elif answer is not None:
+                    found[h.message_id] = answer
+        return found, failed
+
+    def _deliver(self, held: list[Held], tally: Tally, *, single: bool) -> None:
+        """Steps 3 and 4: one provider call, then one transaction recording what became of each key."""
+        outcomes = self._call_provider([h.email for h in held], single=single)
+        hold = utcnow() + timedelta(seconds=self._settings.reconcile_delay)
+        with transaction(self._sessions) as session, ledger.changes(session) as changes:
+            messages = _messages(session, held)
+            for h, outcome in zip(held, outcomes, strict=True):
+                message = messages[h.message_id]
+                result = self._record(changes, message, outcome, hold=hold)
+                if isinstance(result, SendResult):
+                    tally.done[message.key] = result
+                else:
+                    tally.unfinished[message.key] = result
+
+    def _call_provider(self, emails: list[OutgoingEmail], *, single: bool) -> list[Outcome]:
+        try:
+            if single:
+                [email] = emails
+                return [self._provider.send(email)]
+            outcomes = self._provider.send_batch(emails)
+        except ProviderError as exc:
+            # The whole call failed: the same for every email in it.
+            return [exc] * len(emails)
+        if len(outcomes) != len(emails):
+            raise RuntimeError(
+                f"{self._provider.name} answered {len(outcomes)} results for {len(emails)} emails"
+            )
+        return outcomes
+
+    def _record(
+        self, changes: ledger.Changes, message: Message, outcome: Outcome, *, hold: datetime
+    ) -> SendResult | ProviderError:
+        """What one key came to: its final result, or the error that leaves it for a retry."""
+        if isinstance(outcome, str):
+            return changes.mark_sent(message, provider_id=outcome, reconciled=False)
+        if isinstance(outcome, RecipientInactive):
+            return changes.record_inactive(message, outcome)
+        if isinstance(outcome, Rejected):
+            return changes.close(message, MessageStatus.FAILED, outcome.reason, count=True)
+        if isinstance(outcome, OutcomeUnknown):
+            if not self._provider.can_search:
+                reason = f"{outcome.reason}; the outcome is unknown and not resent, to avoid a duplicate"
+                return changes.close(message, MessageStatus.FAILED, reason, count=True)
+            # Hold the key until the provider's search can be trusted to show the send.
+            ledger.release(message, reason=outcome.reason, maybe_sent=True, hold_until=hold)
+            return outcome
+        ledger.release(message, reason=outcome.reason, maybe_sent=False, hold_until=None)
+        return outcome
+
+
+def _unique(requests: list[SendRequest]) -> dict[str, SendRequest]:
+    """The requests by key, the first of a repeated key winning (a key is one email however often asked)."""
+    unique: dict[str, SendRequest] = {}
+    for request in requests:
+        unique.setdefault(request.key, request)
+    return unique
+
+
+def _messages(session: Session, held: list[Held], *, lock: bool = False) -> dict[int, Message]:
+    """The ledger rows of these keys, without their bodies (the emails are in hand already)."""
+    ids = [h.message_id for h in held]
+    bodies = defer(Message.html_body), defer(Message.text_body)
+    query = select(Message).where(Message.id.in_(ids)).options(*bodies).order_by(Message.id)
+    if lock:
+        query = query.with_for_update()
+    return {m.id: m for m in session.scalars(query)}

@@ -1,0 +1,280 @@
+"""Reserving new message keys, many at once: read what they need in a few queries, render each once.
+
+Every key is written `sending`, with the rendered email, before any provider is called; a key
+whose recipient may not get it is closed `suppressed` with why, one whose template cannot be
+rendered `failed`. The reads (contacts, templates, users, lists, suppressions, subscriptions) are
+one query each for the whole batch, and the writes one INSERT and one UPDATE for all messages.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, lazyload
+
+from nurture.crud.suppressions import blocks
+from nurture.db.models import (
+    Contact,
+    ContactStatus,
+    ListSubscription,
+    MailingList,
+    Message,
+    SubscriptionStatus,
+    Suppression,
+    Template,
+    User,
+)
+from nurture.email import ledger
+from nurture.email.compose import compose
+from nurture.schemas.email import MessageStatus, SendRequest, SendResult, TemplateKind
+from nurture.settings import Settings
+from nurture.templates.errors import TemplateRenderError
+
+Row = TypeVar("Row", Contact, Template, User)
+
+
+def failed(request: SendRequest, reason: str) -> SendResult:
+    """A request that cannot become a message at all (nothing is written to the ledger)."""
+    return SendResult(message_id=None, key=request.key, status=MessageStatus.FAILED, reason=reason)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """The suppressions and list subscriptions of many recipients, read in two queries.
+
+    The one place the eligibility rules live; nurture/email/eligibility.py asks it for one recipient.
+    """
+
+    suppressions: dict[str, Suppression]
+    subscriptions: dict[tuple[int, int], ListSubscription]
+
+    @classmethod
+    def read(
+        cls, session: Session, *, emails: Iterable[str], contact_ids: Iterable[int], list_ids: Iterable[int]
+    ) -> "Standing":
+        """The standing of these addresses, and of these contacts on these lists."""
+        addresses = {email.strip().lower() for email in emails}
+        suppressions = {
+            row.email: row
+            for row in session.scalars(select(Suppression).where(Suppression.email.in_(addresses)))
+        }
+        lists, contacts = set(list_ids), set(contact_ids)
+        subscriptions = {}
+        if lists and contacts:
+            query = select(ListSubscription).where(
+                ListSubscription.list_id.in_(lists), ListSubscription.contact_id.in_(contacts)
+            )
+            subscriptions = {(row.list_id, row.contact_id): row for row in session.scalars(query)}
+        return cls(suppressions, subscriptions)
+
+    def recipient_suppressed(self, *, email: str, kind: TemplateKind) -> str | None:
+        """Why this address must not get this kind of email because of the suppression list, or None."""
+        suppression = self.suppressions.get(email.strip().lower())
+        if suppression is not None and blocks(suppression, kind=kind):
+            return f"{email} is on the suppression list ({suppression.reason.value})"
+        return None
+
+    def ineligible_reason(self, *, contact: Contact, kind: TemplateKind, list_id: int | None) -> str | None:
+        """Why this contact must not get this email, or None if it may (see `ineligible_reason`)."""
+        suppressed = self.recipient_suppressed(email=contact.email, kind=kind)
+        if suppressed is not None:
+            return suppressed
+        if kind == TemplateKind.TRANSACTIONAL:
+            if contact.status == ContactStatus.BOUNCED:
+                return "the contact's address has hard-bounced"
+            return None
+        if contact.status != ContactStatus.ACTIVE:
+            return f"the contact is {contact.status.value}"
+        if list_id is not None:
+            subscription = self.subscriptions.get((list_id, contact.id))
+            if subscription is None or subscription.status != SubscriptionStatus.SUBSCRIBED:
+                standing = subscription.status.value if subscription else "not on the list"
+                return f"the contact is not subscribed to list {list_id} ({standing})"
+        return None
+
+
+def next_ids(session: Session, count: int) -> list[int]:
+    """`count` ids for new messages, taken before inserting them.
+
+    PostgreSQL hands them out from the table's sequence, safe under concurrent inserts. SQLite
+    numbers rows max(id) + 1 anyway; every transaction there holds the write lock from its start
+    (BEGIN IMMEDIATE), so no other insert can take these before this transaction ends.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        query = text("SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, :n)")
+        return list(session.scalars(query, {"n": count}))
+    if dialect == "sqlite":
+        last: int = session.scalar(select(func.coalesce(func.max(Message.id), 0))) or 0
+        return list(range(last + 1, last + 1 + count))
+    raise NotImplementedError(f"no way to take message ids ahead on {dialect}")
+
+
+def contacts_by_id(session: Session, ids: Iterable[int]) -> dict[int, Contact]:
+    """These contacts by id, without their tags and subscriptions (two more queries, unused here)."""
+    options = [lazyload(Contact.tags), lazyload(Contact.subscriptions)]
+    return _by_id(session, Contact, ids, options)
+
+
+def _by_id(
+    session: Session, model: type[Row], ids: Iterable[int], options: list[Any] | None = None
+) -> dict[int, Row]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    query = select(model).where(model.id.in_(wanted)).options(*(options or []))
+    return {row.id: row for row in session.scalars(query)}
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A new key's message row, and what composing it needs."""
+
+    request: SendRequest
+    message: Message
+    contact: Contact
+    template: Template
+    # To an account user about the contact: only the user's own suppression counts.
+    notify: bool
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What new keys are made from, each kind read in one query for the whole batch."""
+
+    contacts: dict[int, Contact]
+    templates: dict[int, Template]
+    users: dict[int, User]
+    lists: set[int]
+
+    @classmethod
+    def read(cls, session: Session, requests: list[SendRequest]) -> "Sources":
+        """The contacts, templates, users and lists these requests name (those that exist)."""
+        contacts = contacts_by_id(session, (r.contact_id for r in requests))
+        # The contacts' owners too: templates show `contact.owner`, and the session then has them.
+        user_ids = [r.to_user_id for r in requests if r.to_user_id is not None]
+        user_ids += [c.owner_id for c in contacts.values() if c.owner_id is not None]
+        list_ids = {r.list_id for r in requests if r.list_id is not None}
+        lists = select(MailingList.id).where(MailingList.id.in_(list_ids))
+        return cls(
+            contacts=contacts,
+            templates=_by_id(session, Template, (r.template_id for r in requests)),
+            users=_by_id(session, User, user_ids),
+            lists=set(session.scalars(lists)) if list_ids else set(),
+        )
+
+    def plan(
+        self, request: SendRequest, *, owner: str, until: datetime, settings: Settings, provider: str
+    ) -> Planned | str:
+        """The message row for a request, leased to `owner`; or why there can be none."""
+        contact = self.contacts.get(request.contact_id)
+        template = self.templates.get(request.template_id)
+        if contact is None:
+            return f"contact {request.contact_id} does not exist"
+        if template is None:
+            return f"template {request.template_id} does not exist"
+        if request.list_id is not None and request.list_id not in self.lists:
+            return f"list {request.list_id} does not exist"
+        kind, recipient = request.kind or template.kind, contact.email
+        notify = request.to_user_id is not None or request.notify_owner
+        if notify:
+            user_id = request.to_user_id or contact.owner_id
+            user = self.users.get(user_id) if user_id else None
+            if user is None:
+                return f"no user to notify (user {user_id or 'owner'} of contact {contact.id})"
+            recipient, kind = user.email, TemplateKind.TRANSACTIONAL
+        streams = {
+            TemplateKind.MARKETING: settings.postmark_broadcast_stream,
+            TemplateKind.TRANSACTIONAL: settings.postmark_transactional_stream,
+        }
+        message = Message(
+            key=request.key,
+            kind=kind,
+            provider=provider,
+            stream=streams[kind],
+            contact_id=contact.id,
+            template_id=template.id,
+            list_id=request.list_id,
+            to_email=recipient,
+            from_email=request.from_email or settings.email_from,
+            subject="",
+            headers={},
+            tag=request.tag,
+            status=MessageStatus.SENDING,
+            workflow_id=request.workflow_id,
+            lease_owner=owner,
+            lease_until=until,
+            attempts=0,
+            maybe_sent=False,
+        )
+        return Planned(request, message, contact, template, notify)
+
+
+def reserve(
+    changes: ledger.Changes,
+    requests: list[SendRequest],
+    *,
+    owner: str,
+    until: datetime,
+    settings: Settings,
+    provider: str,
+) -> tuple[list[Message], dict[str, SendResult]]:
+    """Write a `sending` row for each new key, leased to `owner` until `until`, and compose it.
+
+    Returns:
+        The messages to send now, and the keys that ended at once (suppressed or failed).
+    """
+    session = changes.session
+    sources = Sources.read(session, requests)
+    ended: dict[str, SendResult] = {}
+    planned: list[Planned] = []
+    for request in requests:
+        plan = sources.plan(request, owner=owner, until=until, settings=settings, provider=provider)
+        if isinstance(plan, str):
+            ended[request.key] = failed(request, plan)
+        else:
+            planned.append(plan)
+    if not planned:
+        return [], ended
+    standing = Standing.read(
+        session,
+        emails=[p.message.to_email for p in planned],
+        contact_ids=sources.contacts,
+        list_ids=sources.lists,
+    )
+    # The ids go into tracking and unsubscribe tokens: taken first, so that each message is
+    # inserted once, complete, and all of them in one executemany when the transaction ends.
+    for p, message_id in zip(planned, next_ids(session, len(planned)), strict=True):
+        p.message.id = message_id
+    session.add_all(p.message for p in planned)
+    ready: list[Message] = []
+    # Rendering may read partials; nothing is written before every message is complete.
+    with session.no_autoflush:
+        for p in planned:
+            message = p.message
+            if p.notify:
+                reason = standing.recipient_suppressed(email=message.to_email, kind=message.kind)
+            else:
+                reason = standing.ineligible_reason(
+                    contact=p.contact, kind=message.kind, list_id=message.list_id
+                )
+            if reason is not None:
+                ended[message.key] = changes.close(message, MessageStatus.SUPPRESSED, reason)
+                continue
+            try:
+                compose(
+                    session,
+                    message=message,
+                    template=p.template,
+                    contact=p.contact,
+                    request=p.request,
+                    settings=settings,
+                )
+            except TemplateRenderError as exc:
+                why = f"template {p.template.id}: {exc}"
+                ended[message.key] = changes.close(message, MessageStatus.FAILED, why)
+                continue
+            ready.append(message)
+    return ready, ended
