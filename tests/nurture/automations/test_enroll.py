@@ -1,7 +1,10 @@
 """Enrolling many contacts at once: one plan for them all, each contact's own outcome, no stray rows."""
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
+import pytest
 from sqlalchemy import delete, select
 from temporalio.testing import WorkflowEnvironment
 
@@ -9,6 +12,7 @@ from nurture.automations.enroll import Enrollment, enroll_many
 from nurture.db.models import Automation, AutomationRun, AutomationStatus, AutomationVersion, Contact
 from nurture.db.session import session_factory, transaction
 from nurture.settings import Settings
+from workers.registration import WorkerDeps, running_workers
 
 
 def _automation_and_contacts(settings: Settings, *emails: str) -> tuple[int, list[int]]:
@@ -38,10 +42,19 @@ def _runs(settings: Settings, automation_id: int) -> list[tuple[int, str]]:
         return [(contact_id, workflow_id) for contact_id, workflow_id in rows]
 
 
+@pytest.fixture
+async def worked(settings: Settings, time_skipping: WorkflowEnvironment) -> AsyncIterator[Settings]:
+    """Settings whose task queue has workers: a run no worker takes holds the test server's clock."""
+    run = uuid.uuid4().hex[:8]
+    settings = settings.model_copy(update={"task_queue": f"t-{run}", "email_task_queue": f"e-{run}"})
+    async with running_workers(time_skipping.client, WorkerDeps(settings=settings)):
+        yield settings
+
+
 async def test_each_contact_gets_its_own_outcome_and_only_started_runs_keep_a_row(
-    settings: Settings, time_skipping: WorkflowEnvironment
+    worked: Settings, time_skipping: WorkflowEnvironment
 ) -> None:
-    settings = settings.model_copy(update={"task_queue": f"t-{uuid.uuid4().hex[:8]}"})
+    settings = worked
     automation_id, (ada, bob) = _automation_and_contacts(settings, "ada@example.com", "bob@example.com")
     sessions = session_factory(settings.resolved_database_url)
 
@@ -67,8 +80,14 @@ async def test_each_contact_gets_its_own_outcome_and_only_started_runs_keep_a_ro
         (bob, f"automation:{automation_id}:contact:{bob}"),
     ]
 
-    # Ada's row is lost while her run goes on: the plan passes, Temporal refuses the start, and
+    # Ada's row is lost while her run waits: the plan passes, Temporal refuses the start, and
     # the row the plan wrote is removed again.
+    for _ in range(200):
+        with sessions() as session:
+            steps = set(session.scalars(select(AutomationRun.current_step)))
+        if steps == {"wait"}:
+            break
+        await asyncio.sleep(0.05)
     with transaction(sessions) as session:
         session.execute(delete(AutomationRun).where(AutomationRun.contact_id == ada))
     [again] = await enroll_many(
