@@ -12,6 +12,7 @@ from api.routes import (
     automation_runs,
     automation_status,
     automations,
+    campaign_actions,
     campaigns,
     contact_import,
     contacts,
@@ -55,6 +56,7 @@ PROTECTED_ROUTERS = [
     automation_enrollments.router,
     automation_migrations.router,
     campaigns.router,
+    campaign_actions.router,
     events.router,
 ]
 
