@@ -147,6 +147,8 @@ class CampaignWorkflow:
             )
             state.next_position = batch.end
             self._batches_here += 1
+            # Counted here, not when the task first runs: the next turn of the loop must see it.
+            self._in_flight += 1
             tasks.append(asyncio.create_task(self._send(batch)))
             if interval is not None:
                 await self._wait_unless_cancelled(interval)
@@ -158,7 +160,6 @@ class CampaignWorkflow:
             task.result()  # a batch that failed for good (a day of retries) fails the run, visibly
 
     async def _send(self, batch: CampaignBatch) -> None:
-        self._in_flight += 1
         try:
             counts = await workflow.execute_activity(
                 "send_campaign_batch",
