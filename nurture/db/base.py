@@ -1,9 +1,10 @@
 """Declarative base and column types that behave the same on SQLite and PostgreSQL."""
 
+import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, Enum, Integer, MetaData, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -19,6 +20,11 @@ NAMING_CONVENTION = {
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identity.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 JsonDict = JSON().with_variant(JSONB(), "postgresql")
+
+
+def value_enum(kind: type[enum.Enum]) -> Enum:
+    """A column of an enum stored as its values (`"active"`), in a VARCHAR: no native type to migrate."""
+    return Enum(kind, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 def utcnow() -> datetime:

@@ -4,14 +4,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, UniqueConstraint, func
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from nurture.db.base import Base, BigId, JsonDict, Timestamps, UTCDateTime, utcnow
-
-
-def _enum(kind: type[enum.Enum]) -> Enum:
-    return Enum(kind, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+from nurture.db.base import Base, BigId, JsonDict, Timestamps, UTCDateTime, utcnow, value_enum
 
 
 class AutomationStatus(enum.StrEnum):
@@ -39,7 +35,9 @@ class Automation(Timestamps, Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    status: Mapped[AutomationStatus] = mapped_column(_enum(AutomationStatus), default=AutomationStatus.DRAFT)
+    status: Mapped[AutomationStatus] = mapped_column(
+        value_enum(AutomationStatus), default=AutomationStatus.DRAFT
+    )
 
 
 Index("uq_automations_name_lower", func.lower(Automation.name), unique=True)
@@ -74,7 +72,7 @@ class AutomationRun(Base):
     workflow_id: Mapped[str] = mapped_column(String(255), unique=True)
     # With the per-value entry rule, the value this run is for (one run per cart).
     entry_value: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus), default=RunStatus.RUNNING)
+    status: Mapped[RunStatus] = mapped_column(value_enum(RunStatus), default=RunStatus.RUNNING)
     current_step: Mapped[str | None] = mapped_column(String(64))
     # Why a run exited or failed, or which goal it reached.
     outcome: Mapped[str | None] = mapped_column(String(500))

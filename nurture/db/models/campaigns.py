@@ -4,14 +4,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from nurture.db.base import Base, BigId, JsonDict, Timestamps, UTCDateTime
-
-
-def _enum(kind: type[enum.Enum]) -> Enum:
-    return Enum(kind, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+from nurture.db.base import Base, BigId, JsonDict, Timestamps, UTCDateTime, value_enum
 
 
 class CampaignStatus(enum.StrEnum):
@@ -47,7 +43,7 @@ class Campaign(Timestamps, Base):
     from_email: Mapped[str | None] = mapped_column(String(400))
     # {"lists": [...], "exclude_lists": [...], "tags": [...], "exclude_tags": [...], "fields": {...}}
     audience: Mapped[dict[str, Any]] = mapped_column(JsonDict)
-    status: Mapped[CampaignStatus] = mapped_column(_enum(CampaignStatus), default=CampaignStatus.DRAFT)
+    status: Mapped[CampaignStatus] = mapped_column(value_enum(CampaignStatus), default=CampaignStatus.DRAFT)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Send at scheduled_at's wall-clock time in each contact's time zone (the zone of UTC where unset).
     in_contact_timezone: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -86,6 +82,8 @@ class CampaignRecipient(Base):
     in_sample: Mapped[bool] = mapped_column(Boolean, default=False)
     # When it is due, for sends in each contact's time zone; positions follow this order.
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status: Mapped[RecipientStatus] = mapped_column(_enum(RecipientStatus), default=RecipientStatus.PENDING)
+    status: Mapped[RecipientStatus] = mapped_column(
+        value_enum(RecipientStatus), default=RecipientStatus.PENDING
+    )
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     reason: Mapped[str | None] = mapped_column(Text)
