@@ -6,11 +6,11 @@ from html import escape
 
 from sqlalchemy.orm import Session
 
-from nurture.db.models import Contact, Message, MessageLink, Template
+from nurture.db.models import Contact, Message
 from nurture.email.outgoing import OutgoingEmail
 from nurture.schemas.email import SendRequest, TemplateKind
 from nurture.settings import Settings
-from nurture.templates.render import Sender, render_email
+from nurture.templates.render import PreparedTemplate, Sender
 from nurture.tracking.links import instrument, unsubscribe_headers, unsubscribe_url
 
 # Where an href attribute's value starts.
@@ -58,15 +58,19 @@ def compose(
     session: Session,
     *,
     message: Message,
-    template: Template,
+    template: PreparedTemplate,
     contact: Contact,
     request: SendRequest,
     settings: Settings,
-) -> None:
-    """Fill in the message's subject, bodies, headers and links (it must have its id already).
+) -> list[str]:
+    """Fill in the message's subject, bodies and headers (it must have its id already).
 
-    The request's own subject, when it has one, replaces the template's. The links are added to
-    the session, not flushed: a batch writes all of its messages' links at once.
+    `template` is compiled for the request's subject (the template's own, or the request's
+    replacement), and shared by the batch's messages of that template.
+
+    Returns:
+        The original URLs of the message's tracked links, by position; the caller saves them
+        (a batch writes all of its messages' links in one statement).
 
     Raises:
         TemplateRenderError: the template cannot be rendered for this contact and model.
@@ -77,14 +81,8 @@ def compose(
         link = unsubscribe_url(settings, message_id=message.id)
         extra["unsubscribe_url"] = link
         headers.update(unsubscribe_headers(link))
-    rendered = render_email(
-        session,
-        template=template,
-        contact=contact,
-        sender=sender_of(message.from_email),
-        model=request.model,
-        extra=extra,
-        subject=request.subject,
+    rendered = template.render(
+        contact=contact, sender=sender_of(message.from_email), model=request.model, extra=extra
     )
     html, text = rendered.html, rendered.text
     if "unsubscribe_url" in extra:
@@ -99,6 +97,4 @@ def compose(
     message.html_body = tracked.html
     message.text_body = tracked.text
     message.headers = headers
-    session.add_all(
-        MessageLink(message_id=message.id, position=i, url=url) for i, url in enumerate(tracked.urls)
-    )
+    return tracked.urls

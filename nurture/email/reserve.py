@@ -3,7 +3,8 @@
 Every key is written `sending`, with the rendered email, before any provider is called; a key
 whose recipient may not get it is closed `suppressed` with why, one whose template cannot be
 rendered `failed`. The reads (contacts, templates, users, lists, suppressions, subscriptions) are
-one query each for the whole batch, and the writes one INSERT and one UPDATE for all messages.
+one query each for the whole batch, and the writes one INSERT for all messages and one for
+all their links.
 """
 
 from collections.abc import Iterable
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session, lazyload
 
 from nurture.crud.suppressions import blocks
@@ -21,6 +22,7 @@ from nurture.db.models import (
     ListSubscription,
     MailingList,
     Message,
+    MessageLink,
     SubscriptionStatus,
     Suppression,
     Template,
@@ -31,6 +33,7 @@ from nurture.email.compose import compose
 from nurture.schemas.email import MessageStatus, SendRequest, SendResult, TemplateKind
 from nurture.settings import Settings
 from nurture.templates.errors import TemplateRenderError
+from nurture.templates.render import PreparedTemplate
 
 Row = TypeVar("Row", Contact, Template, User)
 
@@ -251,6 +254,9 @@ def reserve(
         p.message.id = message_id
     session.add_all(p.message for p in planned)
     ready: list[Message] = []
+    links: list[dict[str, Any]] = []
+    # Each template (with each replacement subject) is compiled once for the whole batch.
+    prepared: dict[tuple[int, str | None], PreparedTemplate] = {}
     # Rendering may read partials; nothing is written before every message is complete.
     with session.no_autoflush:
         for p in planned:
@@ -265,10 +271,13 @@ def reserve(
                 ended[message.key] = changes.close(message, MessageStatus.SUPPRESSED, reason)
                 continue
             try:
-                compose(
+                which = (p.template.id, p.request.subject)
+                if which not in prepared:
+                    prepared[which] = PreparedTemplate(session, p.template, subject=p.request.subject)
+                urls = compose(
                     session,
                     message=message,
-                    template=p.template,
+                    template=prepared[which],
                     contact=p.contact,
                     request=p.request,
                     settings=settings,
@@ -277,5 +286,10 @@ def reserve(
                 why = f"template {p.template.id}: {exc}"
                 ended[message.key] = changes.close(message, MessageStatus.FAILED, why)
                 continue
+            links += ({"message_id": message.id, "position": i, "url": url} for i, url in enumerate(urls))
             ready.append(message)
+    if links:
+        # The messages first, for the links' foreign key; then every link in one statement.
+        session.flush()
+        session.execute(insert(MessageLink), links)
     return ready, ended

@@ -19,6 +19,7 @@ from nurture.templates.text import html_to_text
 __all__ = [
     "DEFAULT_LIMITS",
     "Limits",
+    "PreparedTemplate",
     "PreviewedEmail",
     "RenderedEmail",
     "Sender",
@@ -51,6 +52,112 @@ class PreviewedEmail:
     undefined: list[str]
 
 
+class PreparedTemplate:
+    """A template compiled once and rendered for many contacts: what a batch of sends shares.
+
+    Compiling (and building the sandbox) costs several times what rendering does; a batch of
+    500 emails of one template compiles it once. Each render still gets its own budget and its
+    own record of undefined names. Not for use by two threads at once.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        template: Template,
+        *,
+        subject: str | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        """Read the template's layout; the fields compile on first use.
+
+        Args:
+            session: where the layout and partials (and contacts' owners) are read from.
+            template: the template; its layout, if any, wraps the HTML body.
+            subject: a subject to render instead of the template's (an A/B variant), in the same
+                sandbox and with the same variables.
+            limits: the time and sizes each render may use (see `Limits`).
+
+        Raises:
+            TemplateRenderError: the template's layout does not exist.
+        """
+        self._session = session
+        self._limits = limits
+        subject_source = template.subject if subject is None else subject
+        sources = {SUBJECT: (subject_source, "subject")}
+        html_source = template.html_body
+        if template.layout_id is not None:
+            layout = session.get(Partial, template.layout_id)
+            if layout is None:
+                raise TemplateRenderError(
+                    field="layout", line=None, message=f"partial {template.layout_id} does not exist"
+                )
+            sources[LAYOUT] = (layout.body, "layout")
+            # On the body's first line, so errors in the body keep their line numbers.
+            html_source = f'{{% extends "{LAYOUT}" %}}{{% block content %}}{html_source}{{% endblock %}}'
+        sources[HTML_BODY] = (html_source, "html_body")
+        self._has_text = bool(template.text_body and template.text_body.strip())
+        if self._has_text:
+            sources[TEXT_BODY] = (template.text_body or "", "text_body")
+        self._envs = environments(session, sources, budget=Budget(limits))
+
+    def render(
+        self, *, contact: Contact, sender: Sender, model: dict[str, Any], extra: dict[str, Any] | None = None
+    ) -> RenderedEmail:
+        """Render for a contact, refusing to send blanks for undefined variables.
+
+        Args:
+            contact: the recipient, seen as `contact` with its custom fields merged in.
+            sender: seen as `sender`.
+            model: the per-send data, seen as `model`.
+            extra: more top-level variables (the pipeline passes `unsubscribe_url`); they cannot
+                replace `contact`, `sender` or `model`.
+
+        Raises:
+            TemplateRenderError: a variable is undefined (field and line of the first use, every
+                undefined name in `undefined`), or rendering failed (sandbox refusal, bad partial,
+                a limit: `result too large`, `rendered output over 2 MiB`, `rendering took over 2 s`).
+        """
+        email, recorder = self._render(contact, sender, model, extra)
+        if recorder.uses:
+            first, names = recorder.uses[0], recorder.names()
+            message = f"'{first.path}' is undefined"
+            if len(names) > 1:
+                message += f" (undefined: {', '.join(names)})"
+            raise TemplateRenderError(field=first.field, line=first.line, message=message, undefined=names)
+        return email
+
+    def preview(
+        self, *, contact: Contact, sender: Sender, model: dict[str, Any], extra: dict[str, Any] | None = None
+    ) -> PreviewedEmail:
+        """Render like `render`, but show undefined variables as empty and list them.
+
+        Raises:
+            TemplateRenderError: rendering failed for another reason (or arithmetic on an undefined
+                value), or went over a limit.
+        """
+        email, recorder = self._render(contact, sender, model, extra)
+        return PreviewedEmail(email.subject, email.html, email.text, recorder.names())
+
+    def _render(
+        self, contact: Contact, sender: Sender, model: dict[str, Any], extra: dict[str, Any] | None
+    ) -> tuple[RenderedEmail, Recorder]:
+        envs = self._envs
+        # A fresh budget (its deadline starts now) and an empty record for every render.
+        budget = Budget(self._limits)
+        envs.html.budget = envs.text.budget = budget
+        envs.recorder.uses.clear()
+        context = build_context(self._session, contact=contact, sender=sender, model=model, extra=extra)
+        subject = _render_one(envs.text, SUBJECT, context, envs.recorder)
+        html = _render_one(envs.html, HTML_BODY, context, envs.recorder)
+        if self._has_text:
+            text = _render_one(envs.text, TEXT_BODY, context, envs.recorder)
+        else:
+            text = _text(html, budget)
+        # A subject is one header line.
+        subject = re.sub(r"\s*[\r\n]+\s*", " ", subject).strip()
+        return RenderedEmail(subject=subject, html=html, text=text), envs.recorder
+
+
 def render_email(
     session: Session,
     *,
@@ -62,33 +169,13 @@ def render_email(
     limits: Limits = DEFAULT_LIMITS,
     subject: str | None = None,
 ) -> RenderedEmail:
-    """Render a template for a contact, refusing to send blanks for undefined variables.
-
-    Args:
-        session: where partials (and the contact's owner) are read from.
-        template: the template; its layout, if any, wraps the HTML body.
-        contact: the recipient, seen as `contact` with its custom fields merged in.
-        sender: seen as `sender`.
-        model: the per-send data, seen as `model`.
-        extra: more top-level variables (the pipeline passes `unsubscribe_url`); they cannot
-            replace `contact`, `sender` or `model`.
-        limits: the time and sizes the whole render may use (see `Limits`).
-        subject: a subject to render instead of the template's (an A/B variant), in the same
-            sandbox and with the same variables.
+    """Render a template once for a contact (see `PreparedTemplate.render`).
 
     Raises:
-        TemplateRenderError: a variable is undefined (field and line of the first use, every
-            undefined name in `undefined`), or rendering failed (sandbox refusal, bad partial,
-            a limit: `result too large`, `rendered output over 2 MiB`, `rendering took over 2 s`).
+        TemplateRenderError: see `PreparedTemplate.render`.
     """
-    email, recorder = _render(session, template, contact, sender, model, extra, limits, subject)
-    if recorder.uses:
-        first, names = recorder.uses[0], recorder.names()
-        message = f"'{first.path}' is undefined"
-        if len(names) > 1:
-            message += f" (undefined: {', '.join(names)})"
-        raise TemplateRenderError(field=first.field, line=first.line, message=message, undefined=names)
-    return email
+    prepared = PreparedTemplate(session, template, subject=subject, limits=limits)
+    return prepared.render(contact=contact, sender=sender, model=model, extra=extra)
 
 
 def preview_email(
@@ -102,52 +189,14 @@ def preview_email(
     limits: Limits = DEFAULT_LIMITS,
     subject: str | None = None,
 ) -> PreviewedEmail:
-    """Render like `render_email`, but show undefined variables as empty and list them.
+    """Render a template once like `render_email`, but show undefined variables as empty and list them.
 
     Raises:
         TemplateRenderError: rendering failed for another reason (or arithmetic on an undefined
             value), or went over a limit.
     """
-    email, recorder = _render(session, template, contact, sender, model, extra, limits, subject)
-    return PreviewedEmail(email.subject, email.html, email.text, recorder.names())
-
-
-def _render(
-    session: Session,
-    template: Template,
-    contact: Contact,
-    sender: Sender,
-    model: dict[str, Any],
-    extra: dict[str, Any] | None,
-    limits: Limits,
-    subject_source: str | None = None,
-) -> tuple[RenderedEmail, Recorder]:
-    budget = Budget(limits)
-    subject_source = template.subject if subject_source is None else subject_source
-    sources = {SUBJECT: (subject_source, "subject")}
-    html_source = template.html_body
-    if template.layout_id is not None:
-        layout = session.get(Partial, template.layout_id)
-        if layout is None:
-            raise TemplateRenderError(
-                field="layout", line=None, message=f"partial {template.layout_id} does not exist"
-            )
-        sources[LAYOUT] = (layout.body, "layout")
-        # On the body's first line, so errors in the body keep their line numbers.
-        html_source = f'{{% extends "{LAYOUT}" %}}{{% block content %}}{html_source}{{% endblock %}}'
-    sources[HTML_BODY] = (html_source, "html_body")
-    has_text = bool(template.text_body and template.text_body.strip())
-    if has_text:
-        sources[TEXT_BODY] = (template.text_body or "", "text_body")
-
-    envs = environments(session, sources, budget=budget)
-    context = build_context(session, contact=contact, sender=sender, model=model, extra=extra)
-    subject = _render_one(envs.text, SUBJECT, context, envs.recorder)
-    html = _render_one(envs.html, HTML_BODY, context, envs.recorder)
-    text = _render_one(envs.text, TEXT_BODY, context, envs.recorder) if has_text else _text(html, budget)
-    # A subject is one header line.
-    subject = re.sub(r"\s*[\r\n]+\s*", " ", subject).strip()
-    return RenderedEmail(subject=subject, html=html, text=text), envs.recorder
+    prepared = PreparedTemplate(session, template, subject=subject, limits=limits)
+    return prepared.preview(contact=contact, sender=sender, model=model, extra=extra)
 
 
 def _text(html: str, budget: Budget) -> str:

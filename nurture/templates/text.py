@@ -2,19 +2,26 @@
 
 import re
 from collections.abc import Callable
-from html.parser import HTMLParser
+
+from nurture.markup import EndTag, StartTag, tokens
 
 # Content of these is not text a reader sees.
 _SKIP = {"script", "style", "head", "title", "template", "noscript"}
 # Paragraph-like blocks get a blank line around them; line-like blocks a single line break.
 _PARAGRAPHS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "blockquote", "pre", "hr"}
 _LINES = {"div", "tr", "li", "section", "article", "header", "footer", "center", "dl", "dt", "dd"}
+# Runs of whitespace in text read as one space.
+_SPACES = re.compile(r"\s+")
+_GAPS = {**dict.fromkeys(_PARAGRAPHS, 2), **dict.fromkeys(_LINES, 1)}
+# Start tags that do more than break lines.
+_STARTS_WITH_MORE = frozenset({"br", "ul", "ol", "li", "pre", "a", "img", "td", "th"})
 _VOID = {"br", "hr", "img", "meta", "link", "input", "area", "base", "col", "source", "wbr"}
 
 
-class _TextParser(HTMLParser):
+class _TextWriter:
+    """Writes the text a reader sees, tag by tag."""
+
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.out: list[str] = []
         self._breaks = 0  # line breaks owed before the next text
         self._skip: list[str] = []
@@ -23,7 +30,8 @@ class _TextParser(HTMLParser):
         self._pre = 0
 
     def _break(self, count: int) -> None:
-        self._breaks = max(self._breaks, count)
+        if count > self._breaks:
+            self._breaks = count
 
     def _write(self, text: str) -> None:
         if self._breaks and self.out:
@@ -43,6 +51,8 @@ class _TextParser(HTMLParser):
             self._skip.append(tag)
             return
         self._break(self._gap(tag))
+        if tag not in _STARTS_WITH_MORE:
+            return
         if tag == "br":
             self._write("\n")
         elif tag in ("ul", "ol"):
@@ -82,9 +92,9 @@ class _TextParser(HTMLParser):
 
     def _gap(self, tag: str) -> int:
         # Counted before a list opens and after it closes, so this is true only for nested lists.
-        if tag in ("ul", "ol") and self._lists > 0:
+        if self._lists > 0 and (tag == "ul" or tag == "ol"):
             return 1  # a list inside a list item continues it
-        return 2 if tag in _PARAGRAPHS else 1 if tag in _LINES else 0
+        return _GAPS.get(tag, 0)
 
     def _end_link(self, href: str | None, start: int) -> None:
         href = (href or "").strip()
@@ -104,15 +114,17 @@ class _TextParser(HTMLParser):
         if self._pre:
             self._write(data)
             return
-        text = re.sub(r"\s+", " ", data)
+        text = _SPACES.sub(" ", data)
         if self._at_line_start():
             text = text.lstrip()
         if text:
             self._write(text)
 
 
-# HTMLParser handles some ten thousand tags a second per core; between chunks the caller can stop it.
-_CHUNK = 64 * 1024
+# Between this many tags and texts the caller can stop a conversion taking too long.
+_TICK_EVERY = 256
+# Only these tags' attributes are read (a link's href, an image's alt text).
+_READ_ATTRIBUTES = frozenset({"a", "img"})
 
 
 def html_to_text(html: str, *, tick: Callable[[], None] | None = None) -> str:
@@ -123,14 +135,27 @@ def html_to_text(html: str, *, tick: Callable[[], None] | None = None) -> str:
 
     Args:
         html: the HTML.
-        tick: called between chunks of the HTML; it may raise to stop a conversion taking too long.
+        tick: called every few hundred tags; it may raise to stop a conversion taking too long.
     """
-    parser = _TextParser()
-    for start in range(0, len(html), _CHUNK):
-        parser.feed(html[start : start + _CHUNK])
-        if tick is not None:
+    writer = _TextWriter()
+    for count, token in enumerate(tokens(html)):
+        kind = type(token)
+        if kind is str:
+            writer.handle_data(token)  # type: ignore[arg-type]
+        elif kind is EndTag:
+            writer.handle_endtag(token.name)  # type: ignore[union-attr]
+        else:
+            _start(writer, token)  # type: ignore[arg-type]
+        if tick is not None and count % _TICK_EVERY == 0:
             tick()
-    parser.close()
-    lines = [line.rstrip() for line in "".join(parser.out).split("\n")]
+    lines = [line.rstrip() for line in "".join(writer.out).split("\n")]
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _start(writer: _TextWriter, tag: StartTag) -> None:
+    attributes = tag.attributes() if tag.name in _READ_ATTRIBUTES else []
+    if tag.self_closing:
+        writer.handle_startendtag(tag.name, attributes)
+    else:
+        writer.handle_starttag(tag.name, attributes)

@@ -3,8 +3,8 @@
 import html as html_lib
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 
+from nurture.markup import start_tags
 from nurture.settings import Settings
 from nurture.tracking.tokens import sign, signing_keys
 
@@ -25,28 +25,6 @@ class Instrumented:
     html: str | None
     text: str | None
     urls: list[str]
-
-
-class _Anchors(HTMLParser):
-    """Finds the raw text and position of every real `<a>` start tag (not in comments or scripts)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.found: list[tuple[int, int, str]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            line, column = self.getpos()
-            self.found.append((line, column, self.get_starttag_text() or ""))
-
-
-def _anchor_offsets(source: str) -> list[tuple[int, str]]:
-    parser = _Anchors()
-    parser.feed(source)
-    parser.close()
-    # html.parser reports (line, column), counting lines by "\n" only.
-    line_starts = [0] + [m.end() for m in re.finditer("\n", source)]
-    return [(line_starts[line - 1] + column, raw) for line, column, raw in parser.found]
 
 
 def _attributes(raw: str) -> dict[str, tuple[int, int]]:
@@ -99,9 +77,8 @@ class _Rewriter:
     def html(self, source: str) -> str:
         pieces: list[str] = []
         done = 0
-        for offset, raw in _anchor_offsets(source):
-            if not raw or not source.startswith(raw, offset):
-                continue  # the parser's position disagrees with the text; leave that tag alone
+        for anchor in start_tags(source, "a"):
+            offset, raw = anchor.offset, anchor.raw
             spans = _attributes(raw)
             if "href" not in spans or _value(raw, spans.get("data-nurture-track")).lower() == "off":
                 continue

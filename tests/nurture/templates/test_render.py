@@ -8,7 +8,14 @@ from sqlalchemy.orm import Session
 from nurture.db.models import Contact, ContactStatus, Partial, Template, TemplateKind, User
 from nurture.db.session import session_factory
 from nurture.settings import Settings
-from nurture.templates.render import Sender, TemplateRenderError, preview_email, render_email
+from nurture.templates.limits import Limits
+from nurture.templates.render import (
+    PreparedTemplate,
+    Sender,
+    TemplateRenderError,
+    preview_email,
+    render_email,
+)
 
 SENDER = Sender(name="Acme Team", email="team@acme.test")
 
@@ -246,3 +253,37 @@ def test_undefined_in_the_layout_names_the_layout(session: Session) -> None:
     with pytest.raises(TemplateRenderError) as caught:
         render_email(session, template=template, contact=_contact(session), sender=SENDER, model={})
     assert (caught.value.field, caught.value.line, caught.value.undefined) == ("layout", 2, ["model.brand"])
+
+
+def test_a_prepared_template_renders_each_contact_on_its_own(session: Session) -> None:
+    # A batch compiles a template once and renders it for many contacts: nothing one render
+    # records (undefined names, time spent) carries into the next.
+    template = _template(
+        session,
+        subject="For {{ contact.first_name }}",
+        html="<p>{{ contact.nickname }} {{ contact.email }}</p>",
+    )
+    prepared = PreparedTemplate(session, template)
+    named = _contact(session, email="nick@example.com", custom_fields={"nickname": "Nick"})
+    unnamed = _contact(session, email="anon@example.com", first_name="Anon")
+
+    first = prepared.render(contact=named, sender=SENDER, model={})
+    with pytest.raises(TemplateRenderError) as refused:
+        prepared.render(contact=unnamed, sender=SENDER, model={})
+    again = prepared.render(contact=named, sender=SENDER, model={})
+
+    assert (first.subject, first.html) == ("For Ada", "<p>Nick nick@example.com</p>")
+    assert refused.value.undefined == ["contact.nickname"]
+    assert again == first
+
+
+def test_a_prepared_template_gives_each_render_its_full_time(session: Session) -> None:
+    slow = "{% for i in range(10000) %}{{ range(10000)|sum }}{% endfor %}"
+    template = _template(session, html=f"<p>{{% if model.slow %}}{slow}{{% endif %}}ok</p>")
+    prepared = PreparedTemplate(session, template, limits=Limits(seconds=0.3))
+    contact = _contact(session)
+
+    with pytest.raises(TemplateRenderError, match="rendering took over 0.3 s"):
+        prepared.render(contact=contact, sender=SENDER, model={"slow": True})
+    # Long after the first render's deadline, the next one has its own.
+    assert prepared.render(contact=contact, sender=SENDER, model={"slow": False}).html == "<p>ok</p>"
