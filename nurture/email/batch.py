@@ -37,7 +37,7 @@ from nurture.email.outgoing import (
     RecipientInactive,
     Rejected,
 )
-from nurture.email.reserve import Standing, contacts_by_id, reserve
+from nurture.email.reserve import Draft, Drafting, Standing, contacts_by_id, reserve
 from nurture.schemas.email import MessageStatus, SendRequest, SendResult
 from nurture.settings import Settings
 
@@ -132,23 +132,20 @@ class BatchSender:
         return tally
 
     def _begin(self, requests: dict[str, SendRequest], *, owner: str) -> tuple[list[Held], Tally]:
-        """Step 1, in one transaction: final results, claims on `sending` keys, new keys reserved."""
+        """Step 1: final results, claims on `sending` keys, new keys reserved (in one transaction)."""
         for attempt in range(RESERVE_TRIES):
+            drafts, failed = self._draft(requests)
             tally = Tally()
             try:
                 with transaction(self._sessions) as session, ledger.changes(session) as changes:
                     held = self._claim(session, requests, owner=owner, tally=tally)
                     claimed = {h.email.key for h in held} | tally.done.keys() | tally.unfinished.keys()
-                    new = [r for key, r in requests.items() if key not in claimed]
+                    tally.done.update((key, result) for key, result in failed.items() if key not in claimed)
+                    new = [d for d in drafts if d.key not in claimed]
                     if new:
                         until = utcnow() + self._lease
                         ready, ended = reserve(
-                            changes,
-                            new,
-                            owner=owner,
-                            until=until,
-                            settings=self._settings,
-                            provider=self._provider.name,
+                            changes, new, owner=owner, until=until, settings=self._settings
                         )
                         tally.done.update(ended)
                         held += [Held(m.id, outgoing_of(m), maybe_sent=False, earlier=False) for m in ready]
@@ -158,6 +155,21 @@ class BatchSender:
                 if attempt == RESERVE_TRIES - 1:
                     raise
         raise AssertionError("unreachable")
+
+    def _draft(self, requests: dict[str, SendRequest]) -> tuple[list[Draft], dict[str, SendResult]]:
+        """The emails of the keys the ledger does not have yet, and the keys that cannot be made.
+
+        Composing is most of a batch's work: it runs after the reads end, so meanwhile the
+        connection (SQLite's only one in this process) and its write lock serve other batches.
+        """
+        with self._sessions() as session:
+            known = set(session.scalars(select(Message.key).where(Message.key.in_(requests))))
+            new = [request for key, request in requests.items() if key not in known]
+            if not new:
+                return [], {}
+            drafting = Drafting(session, new, settings=self._settings, provider=self._provider.name)
+            session.commit()  # a read-only transaction; the objects read stay loaded
+            return drafting.compose(), drafting.failed
 
     def _claim(
         self, session: Session, requests: dict[str, SendRequest], *, owner: str, tally: Tally

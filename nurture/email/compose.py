@@ -1,10 +1,9 @@
 """Compose the email a message key sends: render its template, add unsubscribe and tracking."""
 
 import re
+from dataclasses import dataclass
 from email.utils import parseaddr
 from html import escape
-
-from sqlalchemy.orm import Session
 
 from nurture.db.models import Contact, Message
 from nurture.email.outgoing import OutgoingEmail
@@ -12,6 +11,7 @@ from nurture.schemas.email import SendRequest, TemplateKind
 from nurture.settings import Settings
 from nurture.templates.render import PreparedTemplate, Sender
 from nurture.tracking.links import instrument, unsubscribe_headers, unsubscribe_url
+from nurture.tracking.tokens import Purpose, sign, signing_keys
 
 # Where an href attribute's value starts.
 _HREF = re.compile(r"""href\s*=\s*["']""")
@@ -54,23 +54,63 @@ def _with_unsubscribe_footer(html: str, url: str) -> str:
     return html[:index] + footer + html[index:] if index >= 0 else html + footer
 
 
+@dataclass(frozen=True)
+class Composed:
+    """A message's rendered email, its tracking and unsubscribe tokens signed for `message_id`."""
+
+    message_id: int
+    subject: str
+    html: str
+    text: str
+    headers: dict[str, str]
+    # The original URLs of its tracked links, by position.
+    urls: list[str]
+
+    def signed_for(self, message_id: int, settings: Settings) -> "Composed":
+        """The same email with every token signed for another message id.
+
+        A batch composes its emails before it takes their ids (composing is slow, taking ids
+        holds the database's write lock), then swaps the tokens. A token is an HMAC: no other
+        text in an email can be mistaken for one.
+        """
+        subject, html, text, headers = self.subject, self.html, self.text, dict(self.headers)
+        old, new = _tokens(self.message_id, self.urls, settings), _tokens(message_id, self.urls, settings)
+        for before, after in zip(old, new, strict=True):
+            subject, html, text = (part.replace(before, after) for part in (subject, html, text))
+            headers = {name: value.replace(before, after) for name, value in headers.items()}
+        return Composed(message_id, subject, html, text, headers, self.urls)
+
+    def fill(self, message: Message) -> None:
+        """Write the email into its message row (whose id it is signed for)."""
+        if message.id != self.message_id:
+            raise ValueError(f"composed for message {self.message_id}, not {message.id}")
+        message.subject = self.subject
+        message.html_body = self.html
+        message.text_body = self.text
+        message.headers = self.headers
+
+
+def _tokens(message_id: int, urls: list[str], settings: Settings) -> list[str]:
+    """Every token an email of this message id may carry: open, unsubscribe, a click per link."""
+    keys = signing_keys(settings)
+    purposes: list[tuple[Purpose, int]] = [("open", 0), ("unsubscribe", 0)]
+    purposes += [("click", position) for position in range(len(urls))]
+    return [sign(purpose, message_id=message_id, position=at, keys=keys) for purpose, at in purposes]
+
+
 def compose(
-    session: Session,
     *,
     message: Message,
     template: PreparedTemplate,
     contact: Contact,
     request: SendRequest,
     settings: Settings,
-) -> list[str]:
-    """Fill in the message's subject, bodies and headers (it must have its id already).
+) -> Composed:
+    """The email of a message: rendered, with unsubscribe and tracking signed for its id.
 
     `template` is compiled for the request's subject (the template's own, or the request's
-    replacement), and shared by the batch's messages of that template.
-
-    Returns:
-        The original URLs of the message's tracked links, by position; the caller saves them
-        (a batch writes all of its messages' links in one statement).
+    replacement), and shared by the batch's messages of that template. The message row is left
+    as it is (`Composed.fill` writes it).
 
     Raises:
         TemplateRenderError: the template cannot be rendered for this contact and model.
@@ -93,8 +133,6 @@ def compose(
         if link not in text:
             text = f"{text}\n\nUnsubscribe: {link}\n"
     tracked = instrument(html=html, text=text, message_id=message.id, settings=settings)
-    message.subject = rendered.subject
-    message.html_body = tracked.html
-    message.text_body = tracked.text
-    message.headers = headers
-    return tracked.urls
+    return Composed(
+        message.id, rendered.subject, tracked.html or "", tracked.text or "", headers, tracked.urls
+    )

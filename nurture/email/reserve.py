@@ -2,9 +2,11 @@
 
 Every key is written `sending`, with the rendered email, before any provider is called; a key
 whose recipient may not get it is closed `suppressed` with why, one whose template cannot be
-rendered `failed`. The reads (contacts, templates, users, lists, suppressions, subscriptions) are
-one query each for the whole batch, and the writes one INSERT for all messages and one for
-all their links.
+rendered `failed`. Two steps: `Drafting` reads (contacts, templates, users, lists, suppressions,
+subscriptions: one query each for the whole batch) and then composes every email with no
+database work, holding no lock; `reserve` then takes the ids and writes every message in one
+INSERT and their links in another. A recipient who opts out between the two still gets the
+email at most once; every later attempt checks again before sending.
 """
 
 from collections.abc import Iterable
@@ -29,13 +31,16 @@ from nurture.db.models import (
     User,
 )
 from nurture.email import ledger
-from nurture.email.compose import compose
+from nurture.email.compose import Composed, compose
 from nurture.schemas.email import MessageStatus, SendRequest, SendResult, TemplateKind
 from nurture.settings import Settings
 from nurture.templates.errors import TemplateRenderError
 from nurture.templates.render import PreparedTemplate
 
 Row = TypeVar("Row", Contact, Template, User)
+# Emails are composed with tokens for ids from here up, until their keys are reserved (and the
+# tokens signed again); real ids never get this far.
+PROVISIONAL_IDS = 2**62
 
 
 def failed(request: SendRequest, reason: str) -> SendResult:
@@ -134,7 +139,7 @@ def _by_id(
 
 @dataclass(frozen=True)
 class Planned:
-    """A new key's message row, and what composing it needs."""
+    """A new key's message row (its id provisional until reserved), and what composing it needs."""
 
     request: SendRequest
     message: Message
@@ -142,6 +147,20 @@ class Planned:
     template: Template
     # To an account user about the contact: only the user's own suppression counts.
     notify: bool
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A new key as it will be reserved: its email, or why it ends at once (suppressed, failed)."""
+
+    planned: Planned
+    composed: Composed | None = None
+    closed: tuple[MessageStatus, str] | None = None
+
+    @property
+    def key(self) -> str:
+        """The message key."""
+        return self.planned.request.key
 
 
 @dataclass(frozen=True)
@@ -169,10 +188,8 @@ class Sources:
             lists=set(session.scalars(lists)) if list_ids else set(),
         )
 
-    def plan(
-        self, request: SendRequest, *, owner: str, until: datetime, settings: Settings, provider: str
-    ) -> Planned | str:
-        """The message row for a request, leased to `owner`; or why there can be none."""
+    def plan(self, request: SendRequest, *, settings: Settings, provider: str) -> Planned | str:
+        """The message row for a request (not yet leased); or why there can be none."""
         contact = self.contacts.get(request.contact_id)
         template = self.templates.get(request.template_id)
         if contact is None:
@@ -208,86 +225,125 @@ class Sources:
             tag=request.tag,
             status=MessageStatus.SENDING,
             workflow_id=request.workflow_id,
-            lease_owner=owner,
-            lease_until=until,
             attempts=0,
             maybe_sent=False,
         )
         return Planned(request, message, contact, template, notify)
 
 
+class Drafting:
+    """New keys' emails, composed before their keys are reserved.
+
+    `read` does the batch's reads; `compose` then renders every email without touching the
+    database, so a caller can end the reads first and hold no connection or lock meanwhile.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        requests: list[SendRequest],
+        *,
+        settings: Settings,
+        provider: str,
+    ) -> None:
+        """Read what the requests need: contacts, templates (compiled), users, lists, standing."""
+        self._settings = settings
+        sources = Sources.read(session, requests)
+        self.failed: dict[str, SendResult] = {}
+        self._planned: list[Planned] = []
+        for request in requests:
+            plan = sources.plan(request, settings=settings, provider=provider)
+            if isinstance(plan, str):
+                self.failed[request.key] = failed(request, plan)
+            else:
+                self._planned.append(plan)
+        self._standing = Standing.read(
+            session,
+            emails=[p.message.to_email for p in self._planned],
+            contact_ids=sources.contacts,
+            list_ids=sources.lists,
+        )
+        # Each template (with each replacement subject) is compiled once for the whole batch.
+        self._prepared: dict[tuple[int, str | None], PreparedTemplate | TemplateRenderError] = {}
+        for p in self._planned:
+            which = (p.template.id, p.request.subject)
+            if which not in self._prepared:
+                try:
+                    prepared = PreparedTemplate(session, p.template, subject=p.request.subject)
+                    prepared.read_partials()
+                    self._prepared[which] = prepared
+                except TemplateRenderError as exc:
+                    self._prepared[which] = exc
+
+    def compose(self) -> list[Draft]:
+        """Every planned key's draft: its email (signed for a provisional id), or why it ends now."""
+        drafts = []
+        for number, p in enumerate(self._planned):
+            message = p.message
+            # Never a real id: the tokens are signed again for the real one (`Composed.signed_for`).
+            message.id = PROVISIONAL_IDS + number
+            if p.notify:
+                reason = self._standing.recipient_suppressed(email=message.to_email, kind=message.kind)
+            else:
+                reason = self._standing.ineligible_reason(
+                    contact=p.contact, kind=message.kind, list_id=message.list_id
+                )
+            if reason is not None:
+                drafts.append(Draft(p, closed=(MessageStatus.SUPPRESSED, reason)))
+                continue
+            try:
+                template = self._prepared[(p.template.id, p.request.subject)]
+                if isinstance(template, TemplateRenderError):
+                    raise template
+                composed = compose(
+                    message=message,
+                    template=template,
+                    contact=p.contact,
+                    request=p.request,
+                    settings=self._settings,
+                )
+            except TemplateRenderError as exc:
+                drafts.append(Draft(p, closed=(MessageStatus.FAILED, f"template {p.template.id}: {exc}")))
+                continue
+            drafts.append(Draft(p, composed=composed))
+        return drafts
+
+
 def reserve(
     changes: ledger.Changes,
-    requests: list[SendRequest],
+    drafts: list[Draft],
     *,
     owner: str,
     until: datetime,
     settings: Settings,
-    provider: str,
 ) -> tuple[list[Message], dict[str, SendResult]]:
-    """Write a `sending` row for each new key, leased to `owner` until `until`, and compose it.
+    """Write a row for each drafted key: `sending`, leased to `owner` until `until`, or closed.
 
     Returns:
         The messages to send now, and the keys that ended at once (suppressed or failed).
     """
     session = changes.session
-    sources = Sources.read(session, requests)
     ended: dict[str, SendResult] = {}
-    planned: list[Planned] = []
-    for request in requests:
-        plan = sources.plan(request, owner=owner, until=until, settings=settings, provider=provider)
-        if isinstance(plan, str):
-            ended[request.key] = failed(request, plan)
-        else:
-            planned.append(plan)
-    if not planned:
-        return [], ended
-    standing = Standing.read(
-        session,
-        emails=[p.message.to_email for p in planned],
-        contact_ids=sources.contacts,
-        list_ids=sources.lists,
-    )
-    # The ids go into tracking and unsubscribe tokens: taken first, so that each message is
-    # inserted once, complete, and all of them in one executemany when the transaction ends.
-    for p, message_id in zip(planned, next_ids(session, len(planned)), strict=True):
-        p.message.id = message_id
-    session.add_all(p.message for p in planned)
     ready: list[Message] = []
     links: list[dict[str, Any]] = []
-    # Each template (with each replacement subject) is compiled once for the whole batch.
-    prepared: dict[tuple[int, str | None], PreparedTemplate] = {}
-    # Rendering may read partials; nothing is written before every message is complete.
-    with session.no_autoflush:
-        for p in planned:
-            message = p.message
-            if p.notify:
-                reason = standing.recipient_suppressed(email=message.to_email, kind=message.kind)
-            else:
-                reason = standing.ineligible_reason(
-                    contact=p.contact, kind=message.kind, list_id=message.list_id
-                )
-            if reason is not None:
-                ended[message.key] = changes.close(message, MessageStatus.SUPPRESSED, reason)
-                continue
-            try:
-                which = (p.template.id, p.request.subject)
-                if which not in prepared:
-                    prepared[which] = PreparedTemplate(session, p.template, subject=p.request.subject)
-                urls = compose(
-                    session,
-                    message=message,
-                    template=prepared[which],
-                    contact=p.contact,
-                    request=p.request,
-                    settings=settings,
-                )
-            except TemplateRenderError as exc:
-                why = f"template {p.template.id}: {exc}"
-                ended[message.key] = changes.close(message, MessageStatus.FAILED, why)
-                continue
-            links += ({"message_id": message.id, "position": i, "url": url} for i, url in enumerate(urls))
-            ready.append(message)
+    # The ids go into tracking and unsubscribe tokens: taken first, so that each message is
+    # inserted once, complete, and all of them in one executemany.
+    for draft, message_id in zip(drafts, next_ids(session, len(drafts)), strict=True):
+        message = draft.planned.message
+        message.id = message_id
+        message.lease_owner, message.lease_until = owner, until
+        session.add(message)
+        if draft.closed is not None:
+            status, reason = draft.closed
+            ended[message.key] = changes.close(message, status, reason)
+            continue
+        assert draft.composed is not None
+        composed = draft.composed.signed_for(message_id, settings)
+        composed.fill(message)
+        links += (
+            {"message_id": message_id, "position": i, "url": url} for i, url in enumerate(composed.urls)
+        )
+        ready.append(message)
     if links:
         # The messages first, for the links' foreign key; then every link in one statement.
         session.flush()

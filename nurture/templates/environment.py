@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 
 from jinja2 import BaseLoader, Environment, TemplateNotFound, Undefined, UndefinedError
 from jinja2.utils import missing
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture.crud.templates import get_partial_by_name
 from nurture.db.models import Partial
 from nurture.templates.limits import Budget
 from nurture.templates.sandbox import LimitedSandbox
@@ -185,14 +185,17 @@ class PartialLoader(BaseLoader):
     def __init__(self, session: Session, sources: Mapping[str, tuple[str, str]]) -> None:
         self._session = session
         self._sources = dict(sources)
-        self._partials: dict[str, Partial | None] = {}
+        self._partials: dict[str, Partial] | None = None
+
+    def read_partials(self) -> dict[str, Partial]:
+        """Every partial by lowercased name, read in one query the first time (partials are few)."""
+        if self._partials is None:
+            self._partials = {p.name.strip().lower(): p for p in self._session.scalars(select(Partial))}
+        return self._partials
 
     def partial(self, name: str) -> Partial | None:
-        """The partial with this name; looked up once per render, however often it is included."""
-        key = name.lower()
-        if key not in self._partials:
-            self._partials[key] = get_partial_by_name(self._session, name=name)
-        return self._partials[key]
+        """The partial with this name, ignoring case and surrounding spaces."""
+        return self.read_partials().get(name.strip().lower())
 
     def get_source(self, environment: Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
         """(source, label, uptodate): the label is the field name or `partial:<name>`."""
@@ -217,6 +220,7 @@ class Environments:
     html: SandboxEnvironment
     text: SandboxEnvironment
     recorder: Recorder
+    loader: PartialLoader
 
 
 def environments(
@@ -246,4 +250,5 @@ def environments(
         html=SandboxEnvironment(autoescape=True, **options),
         text=SandboxEnvironment(autoescape=False, **options),
         recorder=recorder,
+        loader=loader,
     )

@@ -100,6 +100,13 @@ class PreparedTemplate:
             sources[TEXT_BODY] = (template.text_body or "", "text_body")
         self._envs = environments(session, sources, budget=Budget(limits))
 
+    def read_partials(self) -> None:
+        """Read the partials now, so that rendering needs the database no more.
+
+        Rendering still reads a contact's owner unless the session has it already.
+        """
+        self._envs.loader.read_partials()
+
     def render(
         self, *, contact: Contact, sender: Sender, model: dict[str, Any], extra: dict[str, Any] | None = None
     ) -> RenderedEmail:

@@ -1,6 +1,7 @@
 """Batches through the send pipeline against the real database and the local Postmark server:
 one email per key, every key's own outcome, and exactly-once across whole-call failures."""
 
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,7 @@ from nurture.schemas.email import (
     TemplateKind,
 )
 from nurture.settings import Settings
+from nurture.tracking.tokens import signing_keys, verify
 from tests.isolated import isolated
 from workers.registration import WorkerDeps, build_email_activities
 
@@ -156,6 +158,23 @@ def test_a_batch_of_new_keys_goes_out_once_per_key_in_one_call(world: World) -> 
         links = session.scalar(select(func.count()).select_from(MessageLink))
         sent = session.scalar(select(func.count()).where(ActivityEvent.type == "email.sent"))
     assert links == CONTACTS and sent == CONTACTS
+
+
+def test_every_link_in_a_batch_email_is_signed_for_that_email(world: World) -> None:
+    # Emails are composed before their ids are taken: each must still carry its own id.
+    requests = world.requests("news:signed")
+    world.pipeline.send_batch(requests)
+    keys = signing_keys(world.settings)
+    for request in requests:
+        [email] = world.arrived(request.key)
+        message_id = world.message(request.key).id
+        found = re.findall(r"/(t/c|t/o|u)/([A-Za-z0-9_-]+)", email["HtmlBody"] + email["TextBody"])
+        unsubscribe = email["Headers"][0]["Value"] if email["Headers"] else ""
+        found += re.findall(r"/(u)/([A-Za-z0-9_-]+)", unsubscribe)
+        purposes = {"t/c": "click", "t/o": "open", "u": "unsubscribe"}
+        claims = [verify(purposes[kind], token.removesuffix(".gif"), keys=keys) for kind, token in found]
+        assert {c.purpose for c in claims if c} == {"click", "open", "unsubscribe"}, found
+        assert all(c is not None and c.message_id == message_id for c in claims), (message_id, found)
 
 
 def test_a_retry_of_the_same_batch_sends_nothing_more(world: World) -> None:
