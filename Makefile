@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench clean
+.PHONY: dev test lint bench bench-automations bench-campaigns clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,13 @@ dev: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: bench-automations bench-campaigns
+
+bench-automations: $(STAMP)
 	$(BIN)/python -m bench.automations
+
+bench-campaigns: $(STAMP)
+	$(BIN)/python -m bench.campaigns
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

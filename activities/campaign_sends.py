@@ -80,16 +80,24 @@ class CampaignSendActivities:
         Exactly once per recipient: each has one message key, so a retry (after a crash, a
         timeout, a Postmark failure) answers what the ledger already has and sends only the
         rest. Counts are read back over the whole batch, so a retry counts what an earlier
-        attempt finished too.
+        attempt finished too. With `batch.give_up` set (the batch failed for a day), the keys
+        are closed instead: sent if Postmark has them, else failed. Heartbeats around the
+        provider call let Temporal retry a batch whose worker died within the heartbeat timeout.
         """
         with self._sessions() as session:
             pending = _requests(session, batch)
         if pending:
+            requests = [request for _, request in pending]
+            activity.heartbeat()
             try:
-                results = self._pipeline.send_batch([request for _, request in pending])
+                if batch.give_up is None:
+                    results = self._pipeline.send_batch(requests)
+                else:
+                    results = self._pipeline.give_up_batch(requests, why=batch.give_up)
             except SendDeferred as deferred:
                 kind = "OutcomeUnknown" if isinstance(deferred.error, OutcomeUnknown) else "NotSent"
                 raise ApplicationError(deferred.error.reason, type=kind) from deferred
+            activity.heartbeat()
             with transaction(self._sessions) as session:
                 session.execute(
                     update(CampaignRecipient),

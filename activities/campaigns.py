@@ -9,8 +9,9 @@ from temporalio.exceptions import ApplicationError
 
 from nurture.automations.durations import parse_duration
 from nurture.campaigns.audience import CampaignAudience
-from nurture.campaigns.recipients import fix_recipients
+from nurture.campaigns.recipients import fix_recipients, recipient_waves
 from nurture.campaigns.sending import CampaignFinish, CampaignPlan
+from nurture.campaigns.timezones import LocalTime
 from nurture.db.base import utcnow
 from nurture.db.models import (
     Campaign,
@@ -39,16 +40,22 @@ class CampaignActivities:
     @activity.defn(name="fix_campaign_audience")
     def fix_campaign_audience(self, campaign_id: int) -> CampaignPlan:
         """Fix the recipients (once: a retry finds them written), mark the campaign sending, and
-        say how the send is cut: the A/B sample (variants dealt in turn) and the rest."""
+        say how the send is cut: the A/B sample (variants dealt in turn) and the rest, or the
+        waves of recipients due together in their time zones."""
         with transaction(self._sessions) as session:
             campaign = _campaign(session, campaign_id)
             ab = campaign.ab_test or {}
             variants = len(ab.get("variants") or [])
+            # The API refuses an A/B test in each contact's time zone; the test wins if one slips by.
+            local_time = None
+            if campaign.in_contact_timezone and campaign.scheduled_at is not None and not variants:
+                local_time = LocalTime(campaign.scheduled_at, campaign.timezone)
             count = fix_recipients(
                 session,
                 campaign_id=campaign_id,
                 audience=CampaignAudience.model_validate(campaign.audience),
                 shuffle=variants > 0,
+                local_time=local_time,
             )
             sample = 0
             if variants:
@@ -71,6 +78,7 @@ class CampaignActivities:
                 variants=variants,
                 wait_seconds=wait,
                 send_rate=campaign.send_rate,
+                waves=recipient_waves(session, campaign_id=campaign_id) if local_time else [],
             )
 
     @activity.defn(name="choose_campaign_winner")

@@ -3,9 +3,12 @@
 The audience is fixed by an activity when sending starts (recipients get positions in the
 database, never in history); batches are ranges of positions, sent by an activity on the email
 task queue through the send pipeline, a few at a time and no faster than the send rate. An A/B
-test sends its sample first, waits, chooses the winner and sends it to the rest. Pause holds
-new batches (those in flight finish); cancel stops them for good. The counts are the workflow's
-state, queried as `progress`, shown in the Temporal UI, carried across continue-as-new.
+test sends its sample first, waits, chooses the winner and sends it to the rest. Sent in each
+contact's time zone, the recipients come in a few waves, each a range of positions sent when its
+moment comes. Pause holds new batches (those in flight finish); cancel stops them for good. A
+batch that fails for a day is given up (its recipients closed as failed, or sent if Postmark has
+them) and the rest goes on. The counts are the workflow's state, queried as `progress`, shown in
+the Temporal UI, carried across continue-as-new.
 """
 
 import asyncio
@@ -14,6 +17,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from nurture.campaigns.sending import (
@@ -33,10 +37,14 @@ IN_FLIGHT = 4
 # Continue as new after this many batches (500 each: 50,000 recipients), so history stays small.
 BATCHES_PER_RUN = 100
 DB_TIMEOUT = timedelta(minutes=2)
-# A batch of 500 sends in seconds; retries (a Postmark outage) may go on for a day.
+# A batch of 500 sends in seconds; retries (a Postmark outage) may go on for a day, growing to one
+# every 10 minutes; then the batch is given up. A batch heartbeats around its Postmark call, so one
+# whose worker died is retried after HEARTBEAT, not after the whole BATCH_TIMEOUT.
 BATCH_TIMEOUT = timedelta(minutes=5)
 BATCH_DEADLINE = timedelta(days=1)
+HEARTBEAT = timedelta(seconds=30)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+BATCH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=10))
 
 
 @workflow.defn
@@ -97,6 +105,8 @@ class CampaignWorkflow:
                 retry_policy=RETRY,
             )
         plan = state.plan
+        if plan.waves:  # never with an A/B test
+            return await self._send_waves(plan)
         if plan.sample and state.next_position < plan.sample:
             await self._send_range(plan, plan.sample)
             if state.cancelled:
@@ -114,7 +124,35 @@ class CampaignWorkflow:
         await self._send_range(plan, plan.recipients)
         if state.cancelled:
             return await self._finish("cancelled", "cancelled while sending")
-        return await self._finish("sent", None)
+        return await self._finish("sent", self._failures())
+
+    async def _send_waves(self, plan: CampaignPlan) -> CampaignProgress:
+        """Send each wave of recipients when its moment comes; a moment already past, at once."""
+        for wave in plan.waves:
+            if self._state.next_position >= wave.end:
+                continue  # sent before a continue-as-new
+            self._show_progress(f"next wave at {wave.send_at.isoformat()}")
+            if not await self._wait_unless_cancelled(wave.send_at - workflow.now()):
+                break
+            await self._send_range(plan, wave.end)
+            if self._state.cancelled:
+                break
+        if self._state.cancelled:
+            return await self._finish("cancelled", "cancelled while sending in each contact's time zone")
+        return await self._finish("sent", self._failures())
+
+    def _failures(self) -> str | None:
+        """Why a sent campaign has failed recipients, if it has."""
+        state = self._state
+        if not state.counts.failed:
+            return None
+        total = state.plan.recipients if state.plan else 0
+        reason = f"{state.counts.failed} of {total} recipients failed"
+        given_up = state.batches_given_up
+        if given_up:
+            batches = f"{given_up} batch was" if given_up == 1 else f"{given_up} batches were"
+            reason += f"; {batches} given up after a day of sending errors"
+        return reason
 
     async def _wait_unless_cancelled(self, delay: timedelta) -> bool:
         """Wait `delay` (a durable timer); False if cancelled meanwhile."""
@@ -157,25 +195,41 @@ class CampaignWorkflow:
     async def _drain(self, tasks: list[asyncio.Task[None]]) -> None:
         await workflow.wait_condition(lambda: self._in_flight == 0)
         for task in tasks:
-            task.result()  # a batch that failed for good (a day of retries) fails the run, visibly
+            task.result()  # only a batch that could not even be given up (a bug) fails the run, visibly
 
     async def _send(self, batch: CampaignBatch) -> None:
         try:
-            counts = await workflow.execute_activity(
-                "send_campaign_batch",
-                batch,
-                result_type=BatchCounts,
-                task_queue=self._input.email_task_queue,
-                start_to_close_timeout=BATCH_TIMEOUT,
-                schedule_to_close_timeout=BATCH_DEADLINE,
-                retry_policy=RETRY,
-            )
+            try:
+                counts = await self._batch(batch, deadline=BATCH_DEADLINE)
+            except ActivityError as error:
+                # A day of failures (or a bug): close the batch's keys and go on with the rest.
+                why = str(error.cause or error)
+                counts = await self._batch(batch.model_copy(update={"give_up": why}), deadline=None)
+                self._state.batches_given_up += 1
         finally:
             self._in_flight -= 1
         self._state.counts.add(counts)
+        self._show_progress()
+
+    async def _batch(self, batch: CampaignBatch, *, deadline: timedelta | None) -> BatchCounts:
+        # Giving up has no deadline: it must learn from Postmark whether the keys went out.
+        return await workflow.execute_activity(
+            "send_campaign_batch",
+            batch,
+            result_type=BatchCounts,
+            task_queue=self._input.email_task_queue,
+            start_to_close_timeout=BATCH_TIMEOUT,
+            schedule_to_close_timeout=deadline,
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=BATCH_RETRY,
+        )
+
+    def _show_progress(self, then: str | None = None) -> None:
+        """The count the Temporal UI shows as the run's current details."""
         plan = self._state.plan
         total = plan.recipients if plan else 0
-        workflow.set_current_details(f"{self._state.counts.done} of {total} recipients done")
+        details = f"{self._state.counts.done} of {total} recipients done"
+        workflow.set_current_details(f"{details}; {then}" if then else details)
 
     async def _finish(self, status: str, reason: str | None) -> CampaignProgress:
         self._status = status

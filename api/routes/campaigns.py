@@ -16,6 +16,7 @@ from api.routes.campaign_deps import (
     UPDATABLE,
     campaign_public,
     check_references,
+    check_timing,
     load_campaign,
     wrong_state,
 )
@@ -50,10 +51,12 @@ def list_campaigns(
 
 @router.post("", status_code=201, response_model=CampaignPublic)
 def create_campaign(session: SessionDep, settings: SettingsDep, body: CampaignCreate) -> CampaignPublic:
-    """Create a draft: a marketing template, an audience of existing lists, and optionally a schedule
-    time, a send rate (emails per minute) and an A/B test."""
+    """Create a draft: a marketing template, an audience of existing lists (narrowed by tags and field
+    conditions), and optionally a schedule time (in each contact's time zone), a send rate (emails per
+    minute) and an A/B test."""
     values = stored(body)
     check_references(session, values)
+    check_timing(in_contact_timezone=values.get("in_contact_timezone"), ab_test=values.get("ab_test"))
     campaign = Campaign(**values)
     session.add(campaign)
     session.commit()
@@ -83,6 +86,7 @@ def update_campaign(
     for name in UPDATABLE:
         if name in values:
             setattr(campaign, name, values[name])
+    check_timing(in_contact_timezone=campaign.in_contact_timezone, ab_test=campaign.ab_test)
     session.commit()
     return campaign_public(settings, campaign)
 

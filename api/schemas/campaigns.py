@@ -7,10 +7,11 @@ from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, mo
 
 from nurture.automations.durations import Duration
 from nurture.campaigns.audience import CampaignAudience
+from nurture.campaigns.conditions import FieldCondition
 from nurture.campaigns.stats import CampaignStats
 from nurture.db.models import Campaign, CampaignStatus
 from nurture.schemas.contacts import TagName
-from nurture.schemas.fields import FromAddress, Id, Input, Name, Output, not_null
+from nurture.schemas.fields import FromAddress, Id, Input, Name, Output, TimeZone, not_null
 
 # RFC 5322's line limit, as for template subjects.
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=998)]
@@ -29,23 +30,26 @@ FutureTime = Annotated[AwareDatetime, AfterValidator(_in_future)]
 SendRate = Annotated[int, Field(ge=1, le=MAX_SEND_RATE, description="Emails per minute at most")]
 
 
-def _utc_only(value: bool) -> bool:
-    if value:
-        raise ValueError("not supported yet: a campaign is sent at scheduled_at for everyone")
-    return value
+LOCAL_TIME = "Send at scheduled_at's wall-clock time (read in `timezone`) in each contact's own time zone"
+ZONE = (
+    "IANA zone scheduled_at's wall-clock time is read in, and the zone of contacts without one; UTC when null"
+)
 
 
-UtcOnly = Annotated[bool, AfterValidator(_utc_only)]
+class ConditionIn(FieldCondition, Input):
+    """A contact field compared with a value, as an automation's `field` condition: `type` may be left out."""
 
 
 class AudienceIn(CampaignAudience, Input):
     """Subscribers of any of `lists`, minus those of `exclude_lists`; with all `tags`, none of
-    `exclude_tags`. Only active, unsuppressed contacts receive it, once each."""
+    `exclude_tags`, and every field condition met. Only active, unsuppressed contacts receive it,
+    once each."""
 
     lists: list[Id] = Field(min_length=1, max_length=50)
     exclude_lists: list[Id] = Field(default_factory=list, max_length=50)
     tags: list[TagName] = Field(default_factory=list, max_length=20)
     exclude_tags: list[TagName] = Field(default_factory=list, max_length=20)
+    conditions: list[ConditionIn] = Field(default_factory=list, max_length=20)  # type: ignore[assignment]
 
 
 class VariantIn(Input):
@@ -81,7 +85,8 @@ class CampaignCreate(Input):
     scheduled_at: FutureTime | None = Field(
         default=None, description="When POST /schedule sends it, unless the request names a time"
     )
-    in_contact_timezone: UtcOnly = False
+    in_contact_timezone: bool = Field(default=False, description=LOCAL_TIME)
+    timezone: TimeZone | None = Field(default=None, description=ZONE)
     send_rate: SendRate | None = None
     ab_test: ABTestIn | None = None
 
@@ -94,7 +99,8 @@ class CampaignUpdate(Input):
     from_email: FromAddress | None = None
     audience: AudienceIn | None = None
     scheduled_at: FutureTime | None = None
-    in_contact_timezone: UtcOnly | None = None
+    in_contact_timezone: bool | None = Field(default=None, description=LOCAL_TIME)
+    timezone: TimeZone | None = Field(default=None, description=ZONE)
     send_rate: SendRate | None = None
     ab_test: ABTestIn | None = None
 
@@ -102,10 +108,11 @@ class CampaignUpdate(Input):
 
 
 class ScheduleBody(Input):
-    """When to send; the draft's own scheduled_at when left out."""
+    """When to send, and whether in each contact's time zone; the draft's own values when left out."""
 
     scheduled_at: FutureTime | None = None
-    in_contact_timezone: UtcOnly = False
+    in_contact_timezone: bool | None = Field(default=None, description=LOCAL_TIME)
+    timezone: TimeZone | None = Field(default=None, description=ZONE)
 
 
 def stored(body: CampaignCreate | CampaignUpdate) -> dict[str, Any]:
@@ -129,6 +136,7 @@ class CampaignPublic(Output):
     audience: dict[str, Any]
     scheduled_at: datetime | None
     in_contact_timezone: bool
+    timezone: str | None
     send_rate: int | None
     ab_test: dict[str, Any] | None
     winner: int | None

@@ -1,14 +1,17 @@
-"""A campaign's audience: the lists it goes to, with the tags and lists that narrow it.
+"""A campaign's audience: the lists it goes to, with the tags, lists and field conditions that narrow it.
 
-Pure pydantic: the API validates with it and the campaign workflow carries it through the sandbox.
+Pure pydantic: the API validates with it and the campaign's activities read it from the row.
 """
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nurture.campaigns.conditions import FieldCondition
+
 
 class CampaignAudience(BaseModel):
     """Subscribers of any of `lists`, minus subscribers of `exclude_lists`; with every one of
-    `tags` and none of `exclude_tags`. Only active, unsuppressed contacts count, once each."""
+    `tags`, none of `exclude_tags`, and every field condition met. Only active, unsuppressed
+    contacts count, once each."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -16,3 +19,4 @@ class CampaignAudience(BaseModel):
     exclude_lists: list[int] = Field(default_factory=list, max_length=50)
     tags: list[str] = Field(default_factory=list, max_length=20)
     exclude_tags: list[str] = Field(default_factory=list, max_length=20)
+    conditions: list[FieldCondition] = Field(default_factory=list, max_length=20)

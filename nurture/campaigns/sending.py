@@ -11,8 +11,17 @@ from pydantic import BaseModel, Field
 MAX_BATCH = 500
 
 
+class Wave(BaseModel):
+    """Recipients at positions [first, end), due at `send_at`: their wall-clock time in their zone."""
+
+    send_at: datetime
+    first: int
+    end: int
+
+
 class CampaignPlan(BaseModel):
-    """The fixed audience's size and how it is cut: an A/B sample first, then the rest."""
+    """The fixed audience's size and how it is cut: an A/B sample first, then the rest; or, sent in
+    each contact's time zone, one wave per moment the recipients are due."""
 
     recipients: int
     # Positions [0, sample) get the A/B variants; 0 without a test.
@@ -22,6 +31,8 @@ class CampaignPlan(BaseModel):
     wait_seconds: float = 0
     # Emails per minute at most, or None.
     send_rate: int | None = None
+    # In each contact's time zone: a few waves (one per distinct moment), in order; else empty.
+    waves: list[Wave] = Field(default_factory=list)
 
 
 class CampaignBatch(BaseModel):
@@ -31,6 +42,9 @@ class CampaignBatch(BaseModel):
     first: int
     end: int
     workflow_id: str | None = None
+    # Set once the batch has failed for good (a day of retries): close its recipients' keys
+    # instead of sending (sent if Postmark has them, else failed), giving this reason.
+    give_up: str | None = None
 
 
 class BatchCounts(BaseModel):
@@ -63,6 +77,8 @@ class CampaignState(BaseModel):
     paused: bool = False
     cancelled: bool = False
     started_at: datetime | None = None
+    # Batches that failed for a day and were closed (their recipients failed, or sent after all).
+    batches_given_up: int = 0
 
 
 class CampaignInput(BaseModel):

@@ -1,4 +1,4 @@
-"""`nurture`: run the dev stack, API, worker, Postmark server, migrations; manage API keys, automations."""
+"""`nurture`: the dev stack, API, worker, Postmark server, migrations; API keys, automations, campaigns."""
 
 import asyncio
 import importlib
@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from nurture.cli.automations import ApplyRefused, apply_documents, load_documents
+from nurture.cli.campaigns import app as campaigns
 from nurture.crud import automations as automations_crud
 from nurture.crud.api_keys import KEY_PREFIX, create_api_key, list_api_keys, revoke_api_key
 from nurture.db.migrate import current_revision, upgrade
@@ -26,6 +27,7 @@ keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=Tru
 app.add_typer(keys, name="api-keys")
 automations = typer.Typer(help="Apply automations from YAML files and list them.", no_args_is_help=True)
 app.add_typer(automations, name="automations")
+app.add_typer(campaigns, name="campaigns")
 # Soft wrap: a line holding a URL, a name or a key stays one line that terminals and scripts can use.
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True, highlight=False)

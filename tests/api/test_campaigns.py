@@ -103,8 +103,19 @@ def test_a_draft_names_every_field_at_fault_and_nothing_is_written(api: TestClie
     assert refused(scheduled_at="2020-01-01T09:00:00Z") == [("scheduled_at", "must be in the future")]
     assert refused(scheduled_at="2999-01-01T09:00:00")[0][0] == "scheduled_at"  # no time zone
     assert refused(send_rate=0)[0][0] == "send_rate"
-    assert refused(in_contact_timezone=True) == [
-        ("in_contact_timezone", "not supported yet: a campaign is sent at scheduled_at for everyone")
+    assert refused(timezone="Mars/Olympus_Mons") == [
+        ("timezone", "'Mars/Olympus_Mons' is not an IANA time zone such as 'Europe/Paris'")
+    ]
+    conditions = [{"field": "plan", "op": "eq", "value": "pro"}, {"field": "seats", "op": "like"}]
+    assert refused(audience={"lists": [news], "conditions": conditions})[0][0] == "audience.conditions[1].op"
+    assert refused(audience={"lists": [news], "conditions": [{"field": "plan", "op": "gt"}]}) == [
+        (
+            "audience.conditions[0].value",
+            "'gt' needs a value; use 'missing' or 'exists' for an empty field",
+        )
+    ]
+    assert refused(audience={"lists": [news], "conditions": [{"field": "first_name", "value": 3}]}) == [
+        ("audience.conditions[0].value", "first_name holds text: compare it with a string")
     ]
     ab = {
         "variants": [{"subject": "A"}, {"subject": "B"}],
@@ -112,6 +123,12 @@ def test_a_draft_names_every_field_at_fault_and_nothing_is_written(api: TestClie
         "wait": "4h",
         "metric": "opens",
     }
+    assert refused(ab_test=ab, in_contact_timezone=True) == [
+        (
+            "in_contact_timezone",
+            "cannot be combined with an A/B test: its sample and winner would go out zone by zone",
+        )
+    ]
     assert refused(ab_test={**ab, "variants": [{"subject": "A"}]})[0][0] == "ab_test.variants"
     assert refused(ab_test={**ab, "variants": [{"subject": "A"}] * 6})[0][0] == "ab_test.variants"
     assert refused(ab_test={**ab, "sample_percent": 60})[0][0] == "ab_test.sample_percent"
@@ -144,20 +161,40 @@ def test_a_draft_is_created_read_listed_changed_and_deleted(api: TestClient) -> 
         "wait": "4h",
         "metric": "clicks",
     }
-    first = _draft(api, template_id=template, audience={"lists": [news], "tags": ["VIP"]}, ab_test=ab)
+    plan_is_pro = {"field": "plan", "op": "eq", "value": "pro"}
+    first = _draft(
+        api,
+        template_id=template,
+        audience={"lists": [news], "tags": ["VIP"], "conditions": [plan_is_pro]},
+        ab_test=ab,
+    )
     assert (first["status"], first["workflow_id"], first["ui_url"], first["recipients"]) == (
         "draft",
         None,
         None,
         None,
     )
-    assert first["audience"] == {"lists": [news], "exclude_lists": [], "tags": ["VIP"], "exclude_tags": []}
+    assert first["audience"] == {
+        "lists": [news],
+        "exclude_lists": [],
+        "tags": ["VIP"],
+        "exclude_tags": [],
+        "conditions": [{"type": "field", **plan_is_pro}],
+    }
     # Only what a variant changes is kept.
     assert first["ab_test"]["variants"] == [
         {"subject": "Plain"},
         {"template_id": other, "from_email": "Ada <ada@example.com>"},
     ]
-    second = _draft(api, template_id=template, audience={"lists": [offers]}, send_rate=600)
+    second = _draft(
+        api,
+        template_id=template,
+        audience={"lists": [offers]},
+        send_rate=600,
+        in_contact_timezone=True,
+        timezone="Europe/Paris",
+    )
+    assert (second["in_contact_timezone"], second["timezone"]) == (True, "Europe/Paris")
 
     read = _ok(api.get(f"/campaigns/{first['id']}"))
     assert read["stats"]["recipients"] == 0 and read["stats"]["winner"] is None
@@ -183,6 +220,11 @@ def test_a_draft_is_created_read_listed_changed_and_deleted(api: TestClient) -> 
     assert _refused(api.patch(f"/campaigns/{first['id']}", json={"audience": {"lists": [999]}})) == [
         ("audience.lists[0]", "list 999 does not exist")
     ]
+    # An A/B test in each contact's time zone, however it is put together, is refused.
+    assert (
+        _refused(api.patch(f"/campaigns/{second['id']}", json={"ab_test": ab}))[0][0] == "in_contact_timezone"
+    )
+    assert _ok(api.get(f"/campaigns/{second['id']}"))["ab_test"] is None
 
     assert api.delete(f"/campaigns/{first['id']}").status_code == 204
     _problem(api.get(f"/campaigns/{first['id']}"), 404)
@@ -254,10 +296,23 @@ def test_a_send_checks_the_draft_again_and_a_schedule_needs_a_time_ahead(api: Te
     assert _refused(api.post(f"{url}/schedule", json={"scheduled_at": "2020-01-01T00:00:00Z"})) == [
         ("scheduled_at", "must be in the future")
     ]
-    assert (
-        _refused(api.post(f"{url}/schedule", json={"in_contact_timezone": True}))[0][0]
-        == "in_contact_timezone"
+    due = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert _refused(api.post(f"{url}/schedule", json={"scheduled_at": due, "timezone": "Nowhere"}))[0][0] == (
+        "timezone"
     )
+    ab = {
+        "variants": [{"subject": "A"}, {"subject": "B"}],
+        "sample_percent": 20,
+        "wait": "4h",
+        "metric": "opens",
+    }
+    _ok(api.patch(url, json={"ab_test": ab}))
+    assert _refused(api.post(f"{url}/schedule", json={"scheduled_at": due, "in_contact_timezone": True})) == [
+        (
+            "in_contact_timezone",
+            "cannot be combined with an A/B test: its sample and winner would go out zone by zone",
+        )
+    ]
     # The template became transactional after the draft was written.
     _ok(api.patch(f"/templates/{template}", json={"kind": "transactional"}))
     assert _refused(api.post(f"{url}/send")) == [
@@ -453,3 +508,44 @@ async def test_a_scheduled_campaign_cancelled_before_it_is_due_sends_nothing(liv
             select(CampaignRecipient).where(CampaignRecipient.campaign_id == campaign)
         ).all()
     assert fixed == []
+
+
+async def test_in_each_contacts_time_zone_a_zone_whose_time_has_passed_gets_it_at_once(live: Live) -> None:
+    api = live.api
+    template = _template(api)
+    _fresh_campaign_ids(live.settings, template)
+    news = _list(api, "News")
+    membership = [{"list_id": news}]
+    _ok(
+        api.post(
+            "/contacts", json={"email": "tokyo@example.com", "timezone": "Asia/Tokyo", "lists": membership}
+        ),
+        201,
+    )
+    _ok(api.post("/contacts", json={"email": "utc@example.com", "lists": membership}), 201)
+    campaign = _draft(api, template_id=template, audience={"lists": [news]})["id"]
+    url = f"/campaigns/{campaign}"
+    # Two hours ahead on UTC clocks, the campaign's zone (and the zone of a contact without one):
+    # that time was seven hours ago in Tokyo.
+    due = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+
+    body = {"scheduled_at": due.isoformat(), "in_contact_timezone": True}
+    scheduled = _ok(await live.call("POST", f"{url}/schedule", json=body))
+    assert (scheduled["status"], scheduled["in_contact_timezone"], scheduled["timezone"]) == (
+        "scheduled",
+        True,
+        None,
+    )
+    sending = await live.until_status(campaign, "sending")
+    deadline = time.monotonic() + 30
+    while not live.received() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+
+    assert sending["recipients"] == 2 and live.received() == Counter({"tokyo@example.com": 1})
+    cancelled = _ok(await live.call("POST", f"{url}/cancel"))
+    assert cancelled["status"] == "cancelled"
+    handle = live.client.get_workflow_handle(f"campaign:{campaign}", result_type=CampaignProgress)
+    assert (await asyncio.wait_for(handle.result(), timeout=30)).counts.sent == 1
+    stats = _ok(await live.call("GET", url))["stats"]
+    assert (stats["sent"], stats["cancelled"]) == (1, 1)
+    assert live.received() == Counter({"tokyo@example.com": 1})

@@ -41,12 +41,15 @@ class Campaign(Timestamps, Base):
     template_id: Mapped[int] = mapped_column(ForeignKey("templates.id", ondelete="RESTRICT"))
     # settings.email_from when not given.
     from_email: Mapped[str | None] = mapped_column(String(400))
-    # {"lists": [...], "exclude_lists": [...], "tags": [...], "exclude_tags": [...], "fields": {...}}
+    # {"lists": [...], "exclude_lists": [...], "tags": [...], "exclude_tags": [...], "conditions": [...]}
     audience: Mapped[dict[str, Any]] = mapped_column(JsonDict)
     status: Mapped[CampaignStatus] = mapped_column(value_enum(CampaignStatus), default=CampaignStatus.DRAFT)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Send at scheduled_at's wall-clock time in each contact's time zone (the zone of UTC where unset).
     in_contact_timezone: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The IANA zone scheduled_at's wall-clock time is read in, and the zone of contacts without a
+    # valid one, when sent in each contact's time zone; UTC when None.
+    timezone: Mapped[str | None] = mapped_column(String(64))
     # Emails per minute at most; None sends as fast as the workers can.
     send_rate: Mapped[int | None] = mapped_column(Integer)
     # {"variants": [{"subject"?, "template_id"?, "from_email"?}], "sample_percent", "wait", "metric"}

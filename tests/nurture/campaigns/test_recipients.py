@@ -1,10 +1,14 @@
-"""Who a campaign goes to: subscribers of its lists, once each, without opt-outs or exclusions."""
+"""Who a campaign goes to: subscribers of its lists, once each, without opt-outs or exclusions, narrowed
+by field conditions; and, sent in each contact's time zone, when each is due."""
+
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.campaigns.audience import CampaignAudience
-from nurture.campaigns.recipients import fix_recipients
+from nurture.campaigns.recipients import fix_recipients, recipient_waves
+from nurture.campaigns.timezones import LocalTime
 from nurture.crud.lists import create_list, set_subscription
 from nurture.crud.suppressions import suppress
 from nurture.crud.tags import add_tag
@@ -113,3 +117,76 @@ def test_tags_narrow_the_audience_and_a_shuffled_order_keeps_every_recipient_onc
         assert sorted(email for _, email, _ in picked) == sorted(
             emails[i] for i in range(40) if i % 2 == 0 and i % 4 != 0
         )
+
+
+def test_field_conditions_narrow_the_audience(settings: Settings) -> None:
+    with transaction(session_factory(settings.resolved_database_url)) as session:
+        news = create_list(session, name="News").id
+        for email, plan, seats in [("pro@example.com", "pro", 12), ("team@example.com", "team", 3)]:
+            contact = session.get(Contact, _contact(session, email, (news, SUBSCRIBED)))
+            assert contact is not None
+            contact.custom_fields = {"plan": plan, "seats": seats}
+        _contact(session, "none@example.com", (news, SUBSCRIBED))
+        audience = CampaignAudience.model_validate(
+            {
+                "lists": [news],
+                "conditions": [
+                    {"field": "plan", "op": "in", "value": ["pro", "team"]},
+                    {"type": "field", "field": "seats", "op": "gte", "value": 5},
+                ],
+            }
+        )
+        campaign_id = _campaign(session, audience)
+
+        count = fix_recipients(session, campaign_id=campaign_id, audience=audience, shuffle=False)
+
+        assert count == 1
+        assert [email for _, email, _ in _recipients(session, campaign_id)] == ["pro@example.com"]
+
+
+def test_in_each_time_zone_recipients_are_due_at_their_local_time_in_waves(settings: Settings) -> None:
+    with transaction(session_factory(settings.resolved_database_url)) as session:
+        news = create_list(session, name="News").id
+        zones = {
+            "ny@example.com": "America/New_York",
+            "tokyo@example.com": "Asia/Tokyo",
+            "paris@example.com": "Europe/Paris",
+            "nozone@example.com": None,
+            "bad@example.com": "Mars/Olympus_Mons",
+            "tokyo2@example.com": "Asia/Tokyo",
+        }
+        for email, zone in zones.items():
+            contact = session.get(Contact, _contact(session, email, (news, SUBSCRIBED)))
+            assert contact is not None
+            contact.timezone = zone
+        audience = CampaignAudience(lists=[news])
+        campaign_id = _campaign(session, audience)
+        # 09:00 in Paris (winter, UTC+1); Paris is also the zone of contacts without a valid one.
+        local = LocalTime(datetime(2030, 1, 15, 8, 0, tzinfo=UTC), "Europe/Paris")
+
+        count = fix_recipients(
+            session, campaign_id=campaign_id, audience=audience, shuffle=False, local_time=local
+        )
+
+        due = dict(
+            session.execute(
+                select(Contact.email, CampaignRecipient.send_at)
+                .join(Contact, Contact.id == CampaignRecipient.contact_id)
+                .where(CampaignRecipient.campaign_id == campaign_id)
+            ).all()
+        )
+        waves = recipient_waves(session, campaign_id=campaign_id)
+
+    tokyo, paris, ny = (datetime(2030, 1, 15, h, 0, tzinfo=UTC) for h in (0, 8, 14))
+    assert count == 6
+    assert due == {
+        "tokyo@example.com": tokyo,
+        "tokyo2@example.com": tokyo,
+        "paris@example.com": paris,
+        "nozone@example.com": paris,
+        "bad@example.com": paris,
+        "ny@example.com": ny,
+    }
+    assert [(w.send_at, w.first, w.end) for w in waves] == [(tokyo, 0, 2), (paris, 2, 5), (ny, 5, 6)]
+    # Sending starts when it is first 09:00 anywhere: in Kiritimati (UTC+14), at 19:00 UTC the day before.
+    assert local.first() == datetime(2030, 1, 14, 19, 0, tzinfo=UTC)

@@ -1,0 +1,99 @@
+"""The benchmark's child processes: the local Postmark server and a worker, each with its own CPU
+and its own memory to measure, started and stopped as the dev runner does."""
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from nurture.settings import Settings
+from workers.processes import Child, ProcessGroup
+
+STARTUP_TIMEOUT = 90.0
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """An environment in which a child sees exactly these settings, and no NURTURE_* of ours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NURTURE_")}
+    env.update(
+        NURTURE_ENV=settings.env,
+        NURTURE_DATA_DIR=str(settings.data_dir.resolve()),
+        NURTURE_DATABASE_URL=settings.resolved_database_url,
+        NURTURE_TEMPORAL_ADDRESS=settings.temporal_address,
+        NURTURE_TEMPORAL_NAMESPACE=settings.temporal_namespace,
+        NURTURE_TASK_QUEUE=settings.task_queue,
+        NURTURE_EMAIL_TASK_QUEUE=settings.email_task_queue,
+        NURTURE_PUBLIC_URL=settings.public_url,
+        NURTURE_POSTMARK_API_URL=settings.postmark_api_url,
+        NURTURE_POSTMARK_SERVER_TOKEN=settings.postmark_server_token,
+        NURTURE_POSTMARK_LOCAL_PORT=str(settings.postmark_local_port),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _wait(what: str, ready: Callable[[], bool], child: Child, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {child.process.returncode}; see {log}")
+        try:
+            if ready():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not come up within {STARTUP_TIMEOUT:.0f} s; see {log}")
+
+
+def start_postmark_server(group: ProcessGroup, settings: Settings, *, log: Path) -> Child:
+    """`nurture postmark-server --no-persist` on settings.postmark_local_port, posting no webhooks.
+
+    Without `--auto-delivery` the server posts a webhook only for Postmark's bounce-test address,
+    which no recipient has; the webhook URL is cleared all the same, so that nothing the benchmark
+    does can make it post one.
+    """
+    base = settings.postmark_api_url.rstrip("/")
+    child = group.start(
+        "Postmark (local)",
+        [sys.executable, "-m", "nurture", "postmark-server", "--no-persist"],
+        env=child_env(settings),
+        log=log,
+    )
+    _wait(
+        "the local Postmark server", lambda: httpx.get(base + "/", timeout=2).status_code == 200, child, log
+    )
+    answer = httpx.put(f"{base}/__local/webhooks", json={"url": None, "auto_delivery": False}, timeout=10)
+    answer.raise_for_status()
+    return child
+
+
+def start_worker(group: ProcessGroup, settings: Settings, *, log: Path) -> Child:
+    """`nurture worker` on the settings' task queues; returns once it polls them."""
+    child = group.start(
+        "worker", [sys.executable, "-m", "nurture", "worker"], env=child_env(settings), log=log
+    )
+    # The worker says so in its log once both of its workers run.
+    _wait("the worker", lambda: "Worker polling" in log.read_text(errors="replace"), child, log)
+    return child
+
+
+def memory_kib(pid: int) -> tuple[int, int]:
+    """A process's resident memory now and at its peak (VmRSS, VmHWM), in KiB (Linux)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0])
+    return fields["VmRSS"], fields["VmHWM"]
