@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating
 from nurture.campaigns.sending import BatchCounts, CampaignBatch
 from nurture.db.models import Campaign, CampaignRecipient, MessageStatus, RecipientStatus, TemplateKind
 from nurture.db.session import transaction
@@ -81,14 +82,17 @@ class CampaignSendActivities:
         timeout, a Postmark failure) answers what the ledger already has and sends only the
         rest. Counts are read back over the whole batch, so a retry counts what an earlier
         attempt finished too. With `batch.give_up` set (the batch failed for a day), the keys
-        are closed instead: sent if Postmark has them, else failed. Heartbeats around the
-        provider call let Temporal retry a batch whose worker died within the heartbeat timeout.
+        are closed instead: sent if Postmark has them, else failed. It heartbeats all along, so
+        Temporal retries a batch whose worker died within the heartbeat timeout.
         """
+        with heartbeating():
+            return self._send(batch)
+
+    def _send(self, batch: CampaignBatch) -> BatchCounts:
         with self._sessions() as session:
             pending = _requests(session, batch)
         if pending:
             requests = [request for _, request in pending]
-            activity.heartbeat()
             try:
                 if batch.give_up is None:
                     results = self._pipeline.send_batch(requests)
@@ -97,7 +101,6 @@ class CampaignSendActivities:
             except SendDeferred as deferred:
                 kind = "OutcomeUnknown" if isinstance(deferred.error, OutcomeUnknown) else "NotSent"
                 raise ApplicationError(deferred.error.reason, type=kind) from deferred
-            activity.heartbeat()
             with transaction(self._sessions) as session:
                 session.execute(
                     update(CampaignRecipient),

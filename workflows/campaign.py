@@ -38,8 +38,8 @@ IN_FLIGHT = 4
 BATCHES_PER_RUN = 100
 DB_TIMEOUT = timedelta(minutes=2)
 # A batch of 500 sends in seconds; retries (a Postmark outage) may go on for a day, growing to one
-# every 10 minutes; then the batch is given up. A batch heartbeats around its Postmark call, so one
-# whose worker died is retried after HEARTBEAT, not after the whole BATCH_TIMEOUT.
+# every 10 minutes; then the batch is given up. A batch heartbeats from a thread of its own while it
+# runs, so one whose worker died is retried after HEARTBEAT, not after the whole BATCH_TIMEOUT.
 BATCH_TIMEOUT = timedelta(minutes=5)
 BATCH_DEADLINE = timedelta(days=1)
 HEARTBEAT = timedelta(seconds=30)

@@ -98,6 +98,14 @@ def message_filter(params: Mapping[str, str]) -> Callable[[StoredMessage], bool]
     return matches
 
 
+def metadata_of(params: Mapping[str, str]) -> tuple[str, str] | None:
+    """The search's `metadata_<key>=<value>` filter as (key, value), or None."""
+    for name, value in params.items():
+        if name.lower().startswith(METADATA_PREFIX):
+            return name[len(METADATA_PREFIX) :], value
+    return None
+
+
 async def outbound(request: Request) -> JSONResponse:
     """`GET /messages/outbound`: `{"TotalCount", "Messages"}`, newest first, indexed messages only."""
     params = request.query_params
@@ -108,7 +116,7 @@ async def outbound(request: Request) -> JSONResponse:
         raise PostmarkError(INVALID_REQUEST, f"'count' plus 'offset' must be at most {MAX_WINDOW}.")
     where, state = message_filter(params), state_of(request)
     visible = indexed(state.search_lag)
-    found = state.store.messages(lambda m: visible(m) and where(m))
+    found = state.store.messages(lambda m: visible(m) and where(m), metadata=metadata_of(params))
     page = found[offset : offset + count]
     return JSONResponse({"TotalCount": len(found), "Messages": [m.summary() for m in page]})
 

@@ -116,6 +116,9 @@ class Store:
         self._lock = threading.RLock()
         self._path = path
         self._messages: dict[str, StoredMessage] = {}
+        # MessageIDs by (metadata key lower-cased, value), oldest first: a search for one key's
+        # message (how a sender reconciles) reads its few candidates, not every message.
+        self._by_metadata: dict[tuple[str, str], list[str]] = {}
         self._suppressions: dict[str, dict[str, Suppression]] = {}
         self._templates: dict[int, Template] = {}
         if path is not None and path.exists():
@@ -127,7 +130,7 @@ class Store:
         """Accept a message: give it a MessageID and keep it."""
         message = StoredMessage(str(uuid.uuid4()), now(), email)
         with self._lock:
-            self._messages[message.message_id] = message
+            self._keep(message)
             self._save()
         return message
 
@@ -135,7 +138,8 @@ class Store:
         """Accept the messages of a batch together, saved once (not once per message)."""
         messages = [StoredMessage(str(uuid.uuid4()), now(), email) for email in emails]
         with self._lock:
-            self._messages.update((m.message_id, m) for m in messages)
+            for message in messages:
+                self._keep(message)
             if messages:
                 self._save()
         return messages
@@ -145,10 +149,25 @@ class Store:
         with self._lock:
             return self._messages.get(message_id)
 
-    def messages(self, where: Callable[[StoredMessage], bool] = lambda _: True) -> list[StoredMessage]:
-        """The messages that match `where`, newest first."""
+    def messages(
+        self,
+        where: Callable[[StoredMessage], bool] = lambda _: True,
+        *,
+        metadata: tuple[str, str] | None = None,
+    ) -> list[StoredMessage]:
+        """The messages that match `where` (and carry `metadata`, a key and its value), newest first."""
         with self._lock:
-            return [m for m in reversed(self._messages.values()) if where(m)]
+            if metadata is None:
+                candidates = list(self._messages.values())
+            else:
+                ids = self._by_metadata.get((metadata[0].lower(), metadata[1]), [])
+                candidates = [self._messages[i] for i in ids]
+            return [m for m in reversed(candidates) if where(m)]
+
+    def _keep(self, message: StoredMessage) -> None:
+        self._messages[message.message_id] = message
+        for key, value in message.email.metadata.items():
+            self._by_metadata.setdefault((key.lower(), value), []).append(message.message_id)
 
     def add_event(self, message_id: str, event: dict[str, Any]) -> None:
         """Record a MessageEvents entry on a message."""
@@ -162,6 +181,7 @@ class Store:
         """Forget every message."""
         with self._lock:
             self._messages.clear()
+            self._by_metadata.clear()
             self._save()
 
     # -- suppressions (per message stream, addresses compared case-insensitively)
@@ -221,6 +241,7 @@ class Store:
         """Forget messages, suppressions and templates."""
         with self._lock:
             self._messages.clear()
+            self._by_metadata.clear()
             self._suppressions.clear()
             self._templates.clear()
             self._save()
@@ -264,7 +285,7 @@ class Store:
                 _email_from_json(item["email"]),
                 item["events"],
             )
-            self._messages[message.message_id] = message
+            self._keep(message)
         for stream, entries in data.get("suppressions", {}).items():
             self._suppressions[stream] = {
                 e["email"].lower(): Suppression(
