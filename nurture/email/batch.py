@@ -2,9 +2,10 @@
 
 An attempt goes through four steps, with the database work of each done for the whole batch:
 
-1. One transaction takes every key: a final key answers from the ledger; a `sending` key is
-   claimed, unless another attempt's lease holds it (it stays unfinished); new keys are reserved
-   together (rendered, checked for eligibility, written `sending`).
+1. New keys' emails are composed (checked for eligibility, rendered) after their reads end,
+   holding no lock. Then one transaction takes every key: a final key answers from the ledger;
+   a `sending` key is claimed, unless another attempt's lease holds it (it stays unfinished);
+   the new keys are written `sending`, together.
 2. Keys an earlier attempt may have sent are searched for at the provider before anything is
    resent, and every earlier key's contact is checked again (retries can go on for a day).
 3. The rest go out in one provider call.

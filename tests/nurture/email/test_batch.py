@@ -22,17 +22,14 @@ from nurture.db.models import (
     ActivityEvent,
     Contact,
     ContactStatus,
-    Message,
     MessageLink,
     SubscriptionStatus,
     SuppressionReason,
 )
 from nurture.db.session import get_engine, session_factory, transaction
-from nurture.email.pipeline import SendDeferred, SendPipeline
-from nurture.email.postmark import PostmarkProvider
+from nurture.email.pipeline import SendDeferred
 from nurture.postmark_server import RunningServer
 from nurture.schemas.email import (
-    METADATA_KEY,
     BatchSendRequest,
     BatchSendResult,
     MessageStatus,
@@ -41,8 +38,8 @@ from nurture.schemas.email import (
     TemplateKind,
 )
 from nurture.settings import Settings
-from nurture.tracking.tokens import signing_keys, verify
-from tests.isolated import isolated
+from nurture.tracking.tokens import Purpose, signing_keys, verify
+from tests.nurture.email.sending import Sending, pipeline_for, sending_settings
 from workers.registration import WorkerDeps, build_email_activities
 
 HTML = """<html><body>
@@ -53,10 +50,7 @@ CONTACTS = 6
 
 
 @dataclass
-class World:
-    settings: Settings
-    pipeline: SendPipeline
-    postmark: RunningServer
+class World(Sending):
     contact_ids: list[int]
     template_id: int
     list_id: int
@@ -73,15 +67,6 @@ class World:
             )
             for contact_id in contacts or self.contact_ids
         ]
-
-    def arrived(self, key: str) -> list[dict]:
-        return self.postmark.messages(**{f"metadata_{METADATA_KEY}": key})
-
-    def message(self, key: str) -> Message:
-        with session_factory(self.settings.resolved_database_url)() as session:
-            row = session.scalar(select(Message).where(Message.key == key))
-            assert row is not None
-            return row
 
     def change(self, contact_id: int, how: str) -> None:
         with transaction(session_factory(self.settings.resolved_database_url)) as session:
@@ -100,20 +85,9 @@ class World:
                 suppress(session, email=contact.email, reason=SuppressionReason(how), source="api")
 
 
-def _pipeline(settings: Settings, *, timeout: float = 10) -> SendPipeline:
-    provider = PostmarkProvider(
-        server_token=settings.postmark_server_token, api_url=settings.postmark_api_url, timeout=timeout
-    )
-    return SendPipeline(
-        sessions=session_factory(settings.resolved_database_url), settings=settings, provider=provider
-    )
-
-
 @pytest.fixture
 def world(settings: Settings, postmark_server: RunningServer) -> Iterator[World]:
-    settings = isolated(
-        settings, postmark_server, public_url="https://nurture.example.com", reconcile_delay=0.0
-    )
+    settings = sending_settings(settings, postmark_server)
     with transaction(session_factory(settings.resolved_database_url)) as session:
         newsletter = create_list(session, name="Newsletter")
         contacts = [
@@ -134,7 +108,7 @@ def world(settings: Settings, postmark_server: RunningServer) -> Iterator[World]
             html_body=HTML,
         )
         ids = [c.id for c in contacts], template.id, newsletter.id
-    yield World(settings, _pipeline(settings), postmark_server, *ids)
+    yield World(settings, pipeline_for(settings), postmark_server, *ids)
 
 
 def _statuses(results: list[SendResult]) -> list[MessageStatus]:
@@ -169,10 +143,10 @@ def test_every_link_in_a_batch_email_is_signed_for_that_email(world: World) -> N
         [email] = world.arrived(request.key)
         message_id = world.message(request.key).id
         found = re.findall(r"/(t/c|t/o|u)/([A-Za-z0-9_-]+)", email["HtmlBody"] + email["TextBody"])
-        unsubscribe = email["Headers"][0]["Value"] if email["Headers"] else ""
-        found += re.findall(r"/(u)/([A-Za-z0-9_-]+)", unsubscribe)
-        purposes = {"t/c": "click", "t/o": "open", "u": "unsubscribe"}
-        claims = [verify(purposes[kind], token.removesuffix(".gif"), keys=keys) for kind, token in found]
+        headers = " ".join(header["Value"] for header in email["Headers"])
+        found += re.findall(r"/(u)/([A-Za-z0-9_-]+)", headers)
+        purposes: dict[str, Purpose] = {"t/c": "click", "t/o": "open", "u": "unsubscribe"}
+        claims = [verify(purposes[kind], token, keys=keys) for kind, token in found]
         assert {c.purpose for c in claims if c} == {"click", "open", "unsubscribe"}, found
         assert all(c is not None and c.message_id == message_id for c in claims), (message_id, found)
 
@@ -298,7 +272,7 @@ def test_each_email_meets_its_own_failure(world: World) -> None:
 
 @pytest.mark.parametrize("fault", ["accept_then_500", "accept_then_hang"])
 def test_a_batch_accepted_with_a_lost_answer_is_reconciled_not_repeated(world: World, fault: str) -> None:
-    pipeline = _pipeline(world.settings, timeout=1)
+    pipeline = pipeline_for(world.settings, timeout=1)
     world.postmark.add_fault(fault, seconds=3)  # type: ignore[arg-type]
     requests = world.requests(f"news:{fault}")
     with pytest.raises(SendDeferred) as deferred:
@@ -357,7 +331,7 @@ def test_keys_another_attempt_holds_stay_unfinished(world: World) -> None:
         first = pool.submit(world.pipeline.send_batch, requests[:3])
         time.sleep(0.5)
         with pytest.raises(SendDeferred, match="in flight"):
-            _pipeline(world.settings).send_batch(requests)
+            pipeline_for(world.settings).send_batch(requests)
         assert _statuses(first.result(timeout=10)) == [MessageStatus.SENT] * 3
     # The second attempt sent the keys nobody else held.
     assert len(world.postmark.messages()) == CONTACTS

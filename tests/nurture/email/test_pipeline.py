@@ -16,18 +16,16 @@ from nurture.db.models import (
     ActivityEvent,
     Contact,
     ContactStatus,
-    Message,
     MessageLink,
     SubscriptionStatus,
     SuppressionReason,
 )
 from nurture.db.session import session_factory, transaction
-from nurture.email.pipeline import SendDeferred, SendPipeline
-from nurture.email.postmark import PostmarkProvider
+from nurture.email.pipeline import SendDeferred
 from nurture.postmark_server import RunningServer
 from nurture.schemas.email import METADATA_KEY, MessageStatus, SendRequest, TemplateKind
 from nurture.settings import Settings
-from tests.isolated import isolated
+from tests.nurture.email.sending import Sending, pipeline_for, sending_settings
 
 HTML = """<html><body>
 <p>Hi {{ contact.first_name }}, your plan is {{ contact.plan }}.</p>
@@ -36,10 +34,7 @@ HTML = """<html><body>
 
 
 @dataclass
-class World:
-    settings: Settings
-    pipeline: SendPipeline
-    postmark: RunningServer
+class World(Sending):
     contact_id: int
     marketing_id: int
     transactional_id: int
@@ -55,31 +50,10 @@ class World:
         )
         return self.pipeline.send(request).status
 
-    def arrived(self, key: str) -> list[dict]:
-        return self.postmark.messages(**{f"metadata_{METADATA_KEY}": key})
-
-    def message(self, key: str) -> Message:
-        with session_factory(self.settings.resolved_database_url)() as session:
-            row = session.scalar(select(Message).where(Message.key == key))
-            assert row is not None
-            return row
-
-
-def _pipeline(settings: Settings, *, timeout: float = 10) -> SendPipeline:
-    provider = PostmarkProvider(
-        server_token=settings.postmark_server_token, api_url=settings.postmark_api_url, timeout=timeout
-    )
-    return SendPipeline(
-        sessions=session_factory(settings.resolved_database_url), settings=settings, provider=provider
-    )
-
 
 @pytest.fixture
 def world(settings: Settings, postmark_server: RunningServer) -> Iterator[World]:
-    # The local server's search is never behind; tests of the lag set their own delay.
-    settings = isolated(
-        settings, postmark_server, public_url="https://nurture.example.com", reconcile_delay=0.0
-    )
+    settings = sending_settings(settings, postmark_server)
     with transaction(session_factory(settings.resolved_database_url)) as session:
         contact = Contact(email="ada@example.com", first_name="Ada", custom_fields={"plan": "pro"})
         session.add(contact)
@@ -103,7 +77,7 @@ def world(settings: Settings, postmark_server: RunningServer) -> Iterator[World]
             html_body="<p>Reset with code {{ model.offer }}</p>",
         )
         ids = contact.id, marketing.id, transactional.id, newsletter.id
-    yield World(settings, _pipeline(settings), postmark_server, *ids)
+    yield World(settings, pipeline_for(settings), postmark_server, *ids)
 
 
 def test_a_marketing_email_arrives_once_with_stream_headers_tracking_and_metadata(world: World) -> None:
@@ -273,7 +247,7 @@ def test_an_undefined_variable_fails_the_send_naming_it(world: World) -> None:
 
 @pytest.mark.parametrize("fault", ["accept_then_500", "accept_then_hang"])
 def test_an_accepted_send_with_a_lost_answer_is_reconciled_not_repeated(world: World, fault: str) -> None:
-    pipeline = _pipeline(world.settings, timeout=1)
+    pipeline = pipeline_for(world.settings, timeout=1)
     world.postmark.add_fault(fault, seconds=3)  # type: ignore[arg-type]
     request = SendRequest(
         key=f"offer:{fault}",
@@ -320,7 +294,7 @@ def test_two_attempts_at_once_send_once(world: World) -> None:
         first = pool.submit(world.pipeline.send, request)
         time.sleep(0.5)
         with pytest.raises(SendDeferred, match="in flight"):
-            _pipeline(world.settings).send(request)
+            pipeline_for(world.settings).send(request)
         assert first.result(timeout=10).status == MessageStatus.SENT
     assert len(world.arrived("offer:overlap")) == 1
 
@@ -377,7 +351,7 @@ def test_after_an_unknown_outcome_the_search_waits_for_postmark_to_index_the_sen
     # nothing and send a duplicate. The key is held back for the reconcile delay instead.
     world.postmark.set_search_lag(1.5)
     settings = world.settings.model_copy(update={"reconcile_delay": 2.0})
-    pipeline = _pipeline(settings)
+    pipeline = pipeline_for(settings)
     world.postmark.add_fault("accept_then_500")
     request = SendRequest(
         key="offer:lag", template_id=world.marketing_id, contact_id=world.contact_id, model={"offer": "x"}
