@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections import deque
 from datetime import datetime, timedelta
@@ -70,12 +69,10 @@ def _temporal_failure(exc: BaseException, settings: Settings) -> str | None:
         return f"Cannot reach {_where(settings)}: no answer in {CONNECT_TIMEOUT:g} s"
     if isinstance(exc, RPCError):
         return f"{_where(settings)} refused: {' '.join(exc.message.split())}"
-    # temporalio reports a failed connection as a bare RuntimeError with the transport's details.
-    if isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect"):
-        found = re.search(r'(?:message|error): "([^"]+)"', str(exc))
-        reason = found.group(1) if found else str(exc).removeprefix("Failed client connect: ")
-        return f"Cannot reach {_where(settings)}: {' '.join(reason.split())}"
-    return None
+    from nurture.temporal.client import connect_failure
+
+    reason = connect_failure(exc)
+    return f"Cannot reach {_where(settings)}: {reason}" if reason is not None else None
 
 
 async def _connect(settings: Settings) -> Client:

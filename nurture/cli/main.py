@@ -2,7 +2,6 @@
 
 import asyncio
 import importlib
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -141,6 +140,8 @@ def _diagnostics_failure(exc: BaseException, settings: Settings, *, timeout: flo
     from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
     from temporalio.service import RPCError
 
+    from nurture.temporal.client import connect_failure
+
     where = f"Temporal at {settings.temporal_address} (namespace {settings.temporal_namespace})"
     no_worker = (
         f"No worker answered on {where}: no worker is polling the `{settings.task_queue}` task queue; "
@@ -154,12 +155,8 @@ def _diagnostics_failure(exc: BaseException, settings: Settings, *, timeout: flo
         return f"The diagnostics run failed on {where}: {_one_line(str(exc.cause))}"
     if isinstance(exc, RPCError):
         return f"{where} refused the diagnostics run: {_one_line(exc.message)}"
-    # temporalio reports a failed connection as a bare RuntimeError with the transport's details.
-    if isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect"):
-        found = re.search(r'(?:message|error): "([^"]+)"', str(exc))
-        reason = found.group(1) if found else str(exc).removeprefix("Failed client connect: ")
-        return f"Cannot reach {where}: {_one_line(reason)}"
-    return None
+    reason = connect_failure(exc)
+    return f"Cannot reach {where}: {reason}" if reason is not None else None
 
 
 @app.command()

@@ -1,5 +1,7 @@
 """The one way every process connects to Temporal."""
 
+import re
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -21,3 +23,15 @@ def ui_link(settings: Settings, workflow_id: str) -> str:
 
     base = settings.temporal_ui_url.rstrip("/")
     return f"{base}/namespaces/{settings.temporal_namespace}/workflows/{quote(workflow_id, safe='')}"
+
+
+def connect_failure(exc: BaseException) -> str | None:
+    """Why connecting to Temporal failed, in one line, if `exc` is a failed connection; else None.
+
+    temporalio reports a failed connection as a bare RuntimeError with the transport's details.
+    """
+    if not (isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect")):
+        return None
+    found = re.search(r'(?:message|error): "([^"]+)"', str(exc))
+    reason = found.group(1) if found else str(exc).removeprefix("Failed client connect: ")
+    return " ".join(reason.split())

@@ -238,11 +238,12 @@ async def test_refusals_name_the_campaign_and_leave_the_draft_as_it_was(settings
     draft, paused = _draft(settings, 3), _draft(settings, 3)
     _set_status(settings, paused, CampaignStatus.PAUSED)
 
-    # Temporal points nowhere (127.0.0.1:1): only the draft's send gets that far.
-    missing, missing_followed, draft_followed, unreachable, not_draft = await asyncio.gather(
+    # Temporal points nowhere (127.0.0.1:1): only the draft's send gets that far. Following the
+    # draft comes first: its send marks it sending until Temporal is found unreachable.
+    draft_followed = await _run("campaigns", "follow", str(draft), settings=settings)
+    missing, missing_followed, unreachable, not_draft = await asyncio.gather(
         _run("campaigns", "send", "999999999", settings=settings),
         _run("campaigns", "follow", "999999999", settings=settings),
-        _run("campaigns", "follow", str(draft), settings=settings),
         _run("campaigns", "send", str(draft), settings=settings),
         _run("campaigns", "send", str(paused), settings=settings),
     )

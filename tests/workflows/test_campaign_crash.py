@@ -336,7 +336,7 @@ def crash(
 ) -> Iterator[Crash]:
     if settings.resolved_database_url.startswith("sqlite") and _postgres_reachable():
         # Two minutes of kills and restarts is enough once: on PostgreSQL, SQLite when it is not there.
-        pytest.skip("the crash test runs once, on PostgreSQL (reachable)")
+        pytest.skip("the crash test takes two minutes, so it runs once: on PostgreSQL, which is reachable")
     target = dev_server.client.service_client.config.target_host
     settings = isolated(settings, postmark_server, temporal_address=target)
     worker = WorkerProcess(settings, tmp_path / "worker.log")
