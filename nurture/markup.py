@@ -27,6 +27,8 @@ _ATTRIBUTE = re.compile(
     r"""((?<=['"\s/])[^\s/>][^\s/=>]*)(\s*=+\s*('[^']*'|"[^"]*"|(?!['"])[^>\s]*))?(?:\s|/(?!>))*"""
 )
 _COMMENT_END = re.compile(r"--!?>")
+# A start tag whose every quote is paired: one that used no stray quote.
+_PAIRED_QUOTES = re.compile(r"<[^\"']*(?:(?:\"[^\"]*\"|'[^']*')[^\"']*)*")
 # Elements whose content is text for a script or a style sheet, never tags.
 _RAW_TEXT = frozenset({"script", "style"})
 _RAW_TEXT_END = {name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in _RAW_TEXT}
@@ -65,12 +67,26 @@ class EndTag(NamedTuple):
 Token = StartTag | EndTag | str
 
 
-def tokens(html: str) -> Iterator[Token]:
-    """The start tags, end tags and text (references decoded) of `html`, in order."""
+class CutShort(Exception):
+    """A piece of HTML ends inside a tag, comment, script or style: what follows would change it."""
+
+
+def tokens(html: str, *, more_follows: bool = False) -> Iterator[Token]:
+    """The start tags, end tags and text (references decoded) of `html`, in order.
+
+    Args:
+        html: the HTML.
+        more_follows: `html` is a piece of a document, cut just after a newline. Its tokens are
+            those the whole document has there, or `CutShort` is raised (after the tokens
+            before it) where a construct may run on past the cut: a tag, comment, script or
+            style left open, or a quote left unpaired in a tag (the rest may pair it).
+    """
     position, length = 0, len(html)
     search = _MARKUP.search
     while position < length:
         match = search(html, position)
+        if match is not None and more_follows and _may_run_on(match):
+            raise CutShort
         if match is None or not _closed(match):
             # No more markup: a tag left open at the very end is text, as html.parser has it.
             yield _text(html[position:])
@@ -81,17 +97,38 @@ def tokens(html: str) -> Iterator[Token]:
         position = end
         if match.group("comment"):
             close = _COMMENT_END.search(html, end)
+            if close is None and more_follows:
+                raise CutShort
             position = close.end() if close else length
         elif (name := match.group("start")) is not None:
             tag = StartTag(name.lower(), at, match.group())
             yield tag
             if tag.name in _RAW_TEXT and not tag.self_closing:
                 close = _RAW_TEXT_END[tag.name].search(html, end)
+                if close is None and more_follows:
+                    raise CutShort
                 position = close.start() if close else length
                 if position > end:
                     yield html[end:position]  # script and style text, as written
         elif (name := match.group("end")) is not None:
             yield EndTag(name.lower())
+
+
+def _may_run_on(match: re.Match[str]) -> bool:
+    # A construct that reached the cut, or a start tag that took a quote as a plain character
+    # only because the piece holds no closing one.
+    raw = match.group()
+    if match.group("comment"):
+        return False  # its end is looked for next
+    if match.group("declaration"):
+        return not raw.endswith(">")
+    if not _closed(match):
+        return True
+    return (
+        match.group("start") is not None
+        and ('"' in raw or "'" in raw)
+        and (_PAIRED_QUOTES.fullmatch(raw, 0, len(raw) - 1) is None)
+    )
 
 
 def _closed(match: re.Match[str]) -> bool:

@@ -14,7 +14,7 @@ from nurture.templates.context import Sender, build_context
 from nurture.templates.environment import Recorder, SandboxEnvironment, environments
 from nurture.templates.errors import TemplateRenderError, locate
 from nurture.templates.limits import DEFAULT_LIMITS, Budget, LimitExceeded, Limits, byte_size
-from nurture.templates.text import html_to_text
+from nurture.templates.text import TextCache
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -99,6 +99,8 @@ class PreparedTemplate:
         if self._has_text:
             sources[TEXT_BODY] = (template.text_body or "", "text_body")
         self._envs = environments(session, sources, budget=Budget(limits))
+        # The batch's emails share most of their HTML, so most of their plain text.
+        self._texts = TextCache()
 
     def read_partials(self) -> None:
         """Read the partials now, so that rendering needs the database no more.
@@ -159,7 +161,7 @@ class PreparedTemplate:
         if self._has_text:
             text = _render_one(envs.text, TEXT_BODY, context, envs.recorder)
         else:
-            text = _text(html, budget)
+            text = _text(self._texts, html, budget)
         # A subject is one header line.
         subject = re.sub(r"\s*[\r\n]+\s*", " ", subject).strip()
         return RenderedEmail(subject=subject, html=html, text=text), envs.recorder
@@ -206,10 +208,10 @@ def preview_email(
     return prepared.preview(contact=contact, sender=sender, model=model, extra=extra)
 
 
-def _text(html: str, budget: Budget) -> str:
+def _text(texts: TextCache, html: str, budget: Budget) -> str:
     """The plain text made from the HTML body, within the render's time."""
     try:
-        return html_to_text(html, tick=budget.tick)
+        return texts.html_to_text(html, tick=budget.tick)
     except LimitExceeded as exc:
         # Tens of thousands of tags take seconds to convert; the HTML body is what to shorten.
         message = f"{exc} (making its plain text)"

@@ -2,8 +2,9 @@
 
 import re
 from collections.abc import Callable
+from typing import NamedTuple
 
-from nurture.markup import EndTag, StartTag, tokens
+from nurture.markup import CutShort, EndTag, StartTag, tokens
 
 # Content of these is not text a reader sees.
 _SKIP = {"script", "style", "head", "title", "template", "noscript"}
@@ -18,16 +19,51 @@ _STARTS_WITH_MORE = frozenset({"br", "ul", "ol", "li", "pre", "a", "img", "td", 
 _VOID = {"br", "hr", "img", "meta", "link", "input", "area", "base", "col", "source", "wbr"}
 
 
+class _Reading(NamedTuple):
+    """Where a writer stands between two pieces of HTML: all that what it writes next depends on."""
+
+    breaks: int
+    skip: tuple[str, ...]
+    # Each open link's href and the text written since it opened.
+    links: tuple[tuple[str | None, str], ...]
+    lists: int
+    pre: int
+    # The last character written, as far as it matters: "" (nothing yet), "\n", " " or "x".
+    last: str
+
+
+_START = _Reading(0, (), (), 0, 0, "")
+
+
 class _TextWriter:
     """Writes the text a reader sees, tag by tag."""
 
-    def __init__(self) -> None:
+    def __init__(self, reading: _Reading = _START) -> None:
+        """A writer going on from `reading`; `out[self.resumed_at:]` is what it writes."""
         self.out: list[str] = []
-        self._breaks = 0  # line breaks owed before the next text
-        self._skip: list[str] = []
+        self._breaks = reading.breaks  # line breaks owed before the next text
+        self._skip: list[str] = list(reading.skip)
         self._links: list[tuple[str | None, int]] = []  # href, where the link text starts in `out`
-        self._lists = 0
-        self._pre = 0
+        self._lists = reading.lists
+        self._pre = reading.pre
+        if reading.last:
+            # Stands for the text before, which only ever shows through its last character.
+            self.out.append(reading.last)
+        for at, (href, text) in enumerate(reading.links):
+            self._links.append((href, len(self.out)))
+            following = reading.links[at + 1][1] if at + 1 < len(reading.links) else ""
+            # An inner link's text is the end of its outer link's text.
+            if head := text[: len(text) - len(following)]:
+                self.out.append(head)
+        self.resumed_at = len(self.out)
+
+    def reading(self) -> _Reading:
+        """Where this writer stands now."""
+        last = self.out[-1][-1] if self.out else ""
+        links = tuple((href, "".join(self.out[start:])) for href, start in self._links)
+        return _Reading(
+            self._breaks, tuple(self._skip), links, self._lists, self._pre, last if last in "\n " else "x"
+        )
 
     def _break(self, count: int) -> None:
         if count > self._breaks:
@@ -138,7 +174,12 @@ def html_to_text(html: str, *, tick: Callable[[], None] | None = None) -> str:
         tick: called every few hundred tags; it may raise to stop a conversion taking too long.
     """
     writer = _TextWriter()
-    for count, token in enumerate(tokens(html)):
+    _write(writer, html, more_follows=False, tick=tick)
+    return _finish("".join(writer.out))
+
+
+def _write(writer: _TextWriter, html: str, *, more_follows: bool, tick: Callable[[], None] | None) -> None:
+    for count, token in enumerate(tokens(html, more_follows=more_follows)):
         kind = type(token)
         if kind is str:
             writer.handle_data(token)  # type: ignore[arg-type]
@@ -148,9 +189,76 @@ def html_to_text(html: str, *, tick: Callable[[], None] | None = None) -> str:
             _start(writer, token)  # type: ignore[arg-type]
         if tick is not None and count % _TICK_EVERY == 0:
             tick()
-    lines = [line.rstrip() for line in "".join(writer.out).split("\n")]
-    text = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _finish(written: str) -> str:
+    lines = [line.rstrip() for line in written.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+# What a piece of HTML came to for a writer standing somewhere: the text and where it then
+# stands, or None where the piece was cut short.
+_Piece = tuple[str, _Reading] | None
+# A cache stops remembering (and starts afresh) past this many characters of HTML and text.
+CACHE_CHARACTERS = 4_000_000
+
+
+class TextCache:
+    """`html_to_text` for many emails of one template, each line converted once.
+
+    The emails of a newsletter differ in a few lines (a name, a city). Each line of HTML is
+    converted once for each way a reader can arrive at it (inside a list, a link, owing a line
+    break...), then remembered: the other emails look it up. A line that ends inside a tag,
+    comment, script or style is converted with the lines after it, two, then four... so the
+    text is exactly `html_to_text`'s, and broken HTML still takes linear time.
+    """
+
+    def __init__(self, *, max_characters: int = CACHE_CHARACTERS) -> None:
+        self._pieces: dict[tuple[_Reading, str, bool], _Piece] = {}
+        self._characters = 0
+        self._max_characters = max_characters
+
+    def html_to_text(self, html: str, *, tick: Callable[[], None] | None = None) -> str:
+        """The same as `html_to_text(html, tick=tick)`, sooner for lines seen before."""
+        known, reading, written = self._pieces, _START, []
+        # A piece is known by its lines without the newline that ends the last, and by whether
+        # more follows it (then it did end with a newline).
+        lines = html.split("\n")
+        at, count = 0, len(lines)
+        if not lines[-1]:
+            count -= 1  # the HTML ends with a newline
+        while at < count:
+            taken = 1
+            while True:
+                more = at + taken < len(lines)
+                body = lines[at] if taken == 1 else "\n".join(lines[at : at + taken])
+                key = (reading, body, more)
+                piece = known[key] if key in known else self._convert(key, tick)
+                if piece is not None:
+                    break
+                taken *= 2
+            written.append(piece[0])
+            reading = piece[1]
+            at += taken
+            if tick is not None and at % _TICK_EVERY == 0:
+                tick()
+        return _finish("".join(written))
+
+    def _convert(self, key: tuple[_Reading, str, bool], tick: Callable[[], None] | None) -> _Piece:
+        reading, body, more_follows = key
+        writer = _TextWriter(reading)
+        piece: _Piece
+        try:
+            _write(writer, body + "\n" if more_follows else body, more_follows=more_follows, tick=tick)
+            piece = "".join(writer.out[writer.resumed_at :]), writer.reading()
+        except CutShort:
+            piece = None
+        self._characters += len(body) + (len(piece[0]) if piece else 0)
+        if self._characters > self._max_characters:
+            self._pieces.clear()
+            self._characters = 0
+        self._pieces[key] = piece
+        return piece
 
 
 def _start(writer: _TextWriter, tag: StartTag) -> None:

@@ -1,6 +1,8 @@
 """Reading HTML tag by tag: what counts as a tag, as text, and what is skipped."""
 
-from nurture.markup import EndTag, StartTag, start_tags, tokens
+import pytest
+
+from nurture.markup import CutShort, EndTag, StartTag, start_tags, tokens
 
 
 def test_tags_text_and_references() -> None:
@@ -40,3 +42,16 @@ def test_broken_html_takes_linear_time() -> None:
     broken = '<a x="' * 50_000 + "<p '" * 50_000
     assert sum(1 for _ in tokens(broken)) < 10
     assert list(start_tags(broken, "p")) == []
+
+
+def test_a_piece_cut_inside_a_construct_is_cut_short() -> None:
+    # Each of these would read differently with the line that follows the cut.
+    for piece in ('<p>x</p><a href="x\n', "<!-- x\n", "<script>x\n", '<a title="1>0\n', "<!x\n", "</p\n"):
+        with pytest.raises(CutShort):
+            list(tokens(piece, more_follows=True))
+    # These are the same whatever follows.
+    assert list(tokens('<a title="1 > 0">x &amp;\n', more_follows=True)) == [
+        StartTag("a", 0, '<a title="1 > 0">'),
+        "x &\n",
+    ]
+    assert list(tokens("<!-- x -->1 < 2\n", more_follows=True)) == ["1 < 2\n"]
