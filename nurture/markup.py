@@ -147,23 +147,24 @@ def start_tags(html: str, name: str) -> Iterator[StartTag]:
 
     Like `tokens`, without decoding any text: the regex engine walks from tag to tag.
     """
-    skip_to = 0
-    for match in _MARKUP.finditer(html):
-        at = match.start()
-        if at < skip_to:
-            continue  # inside a comment, a script or a style
+    position, length = 0, len(html)
+    search = _MARKUP.search
+    # Each search starts where the last comment, script or style ended: a match begun inside
+    # one could run on past its end and hide the tags after it.
+    while (match := search(html, position)) is not None:
         if not _closed(match):
             return
+        position = match.end()
         if match.group("comment"):
-            close = _COMMENT_END.search(html, match.end())
-            skip_to = close.end() if close else len(html)
+            close = _COMMENT_END.search(html, position)
+            position = close.end() if close else length
             continue
         found = match.group("start")
         if found is None:
             continue
         found = found.lower()
         if found == name:
-            yield StartTag(found, at, match.group())
+            yield StartTag(found, match.start(), match.group())
         elif found in _RAW_TEXT and not match.group().endswith("/>"):
-            close = _RAW_TEXT_END[found].search(html, match.end())
-            skip_to = close.start() if close else len(html)
+            close = _RAW_TEXT_END[found].search(html, position)
+            position = close.start() if close else length

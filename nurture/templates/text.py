@@ -236,9 +236,9 @@ class TextCache:
                 piece = known[key] if key in known else self._convert(key, tick)
                 if piece is not None:
                     break
-                taken *= 2
-            written.append(piece[0])
-            reading = piece[1]
+                taken *= 2  # cut short: read again with twice as many lines
+            text, reading = piece
+            written.append(text)
             at += taken
             if tick is not None and at % _TICK_EVERY == 0:
                 tick()

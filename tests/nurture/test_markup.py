@@ -55,3 +55,8 @@ def test_a_piece_cut_inside_a_construct_is_cut_short() -> None:
         "x &\n",
     ]
     assert list(tokens("<!-- x -->1 < 2\n", more_follows=True)) == ["1 < 2\n"]
+
+
+def test_markup_like_text_in_a_style_does_not_swallow_the_tags_after_it() -> None:
+    html = '<style><a title="</style><a href="https://real.test">x</a>'
+    assert [tag.raw for tag in start_tags(html, "a")] == ['<a href="https://real.test">']

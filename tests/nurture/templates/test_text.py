@@ -3,6 +3,7 @@
 import random
 
 from nurture.templates.text import TextCache, html_to_text
+from tests.nurture.random_html import random_html, variants
 
 
 def test_paragraphs_breaks_and_whitespace() -> None:
@@ -51,75 +52,11 @@ def test_empty_and_plain() -> None:
     assert html_to_text("just text") == "just text"
 
 
-# Pieces of email HTML, written to fall across lines: tags, comments, scripts and quoted values
-# that run on to the next line, links and lists left open, entities, preformatted text.
-_PIECES = [
-    "<p>",
-    "</p>",
-    "<br>",
-    "<br/>",
-    "\n",
-    "\n",
-    "\n",
-    "  ",
-    "text",
-    "more words",
-    "&amp;",
-    "&#65;",
-    '<a href="https://x.test/',
-    '">',
-    "<a href='#t'>",
-    "</a>",
-    "<ul>",
-    "</ul>",
-    "<li>",
-    "</li>",
-    "<ol>",
-    "<pre>",
-    "</pre>",
-    "<!--",
-    "-->",
-    "<script>",
-    "</script>",
-    "</script\n>",
-    "<style>",
-    "</style>",
-    '<img alt="logo" src=x>',
-    "<td>",
-    "<tr>",
-    "</td>",
-    "<table>",
-    "<div>",
-    "</div>",
-    "<h1>",
-    "</h1>",
-    '"',
-    "'",
-    "<",
-    ">",
-    "<!DOCTYPE html>",
-    "<!x\n>",
-    "<head>",
-    "<title>",
-    "</title>",
-    "</head>",
-    '<a title="a>b\nc" href="https://y.test">',
-    "<p\nclass=x>",
-    "</p\n>",
-    "\t",
-    "https://z.test/a",
-]
-
-
 def test_a_cache_gives_exactly_the_text_of_each_email() -> None:
-    # Each document three times (the second from the cache), and once more with a line changed,
-    # as the emails of one template differ; one cache for them all.
-    generator = random.Random(7)
-    cache = TextCache()
+    generator, cache = random.Random(7), TextCache()
     for _ in range(2000):
-        html = "".join(generator.choice(_PIECES) for _ in range(generator.randint(0, 60)))
-        for variant in (html, html, html.replace("text", "Ada"), html + "\n"):
-            assert cache.html_to_text(variant) == html_to_text(variant), variant
+        for html in variants(random_html(generator)):
+            assert cache.html_to_text(html) == html_to_text(html), html
 
 
 def test_a_cache_that_fills_up_starts_afresh() -> None:
