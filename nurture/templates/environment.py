@@ -34,12 +34,22 @@ class Items(list[Any]):
         self._path = path
 
 
+# What `expose` wraps: values that hold names of their own.
+_NESTED = (Mapping, list, tuple)
+
+
 def expose(value: Any, path: str) -> Any:
     """`value` with every mapping and list in it wrapped so undefined names can say where they were."""
     if isinstance(value, Mapping):
-        return Record({str(k): expose(v, f"{path}.{k}") for k, v in value.items()}, path)
+        # Paths are built only for what holds more names: a contact's scalars need none.
+        return Record(
+            {str(k): expose(v, f"{path}.{k}") if isinstance(v, _NESTED) else v for k, v in value.items()},
+            path,
+        )
     if isinstance(value, list | tuple):
-        return Items([expose(v, f"{path}[{i}]") for i, v in enumerate(value)], path)
+        return Items(
+            [expose(v, f"{path}[{i}]") if isinstance(v, _NESTED) else v for i, v in enumerate(value)], path
+        )
     return value
 
 
