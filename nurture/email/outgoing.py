@@ -17,6 +17,10 @@ class OutgoingEmail:
     stream: str | None = None
     tag: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Only a connected mailbox (SMTP) sends Cc and Bcc; Bcc addresses never appear in headers.
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    reply_to: str | None = None
 
 
 class ProviderError(Exception):
