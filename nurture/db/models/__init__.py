@@ -15,6 +15,7 @@ from nurture.db.models.campaigns import Campaign, CampaignRecipient, CampaignSta
 from nurture.db.models.companies import Account, Deal, DealContact
 from nurture.db.models.contacts import Contact, ContactStatus, ContactTag, Tag
 from nurture.db.models.lists import ListSubscription, MailingList, SubscriptionStatus
+from nurture.db.models.mailboxes import Mailbox
 from nurture.db.models.messages import EngagementType, Message, MessageEvent, MessageLink, MessageStatus
 from nurture.db.models.suppressions import Suppression, SuppressionReason
 from nurture.db.models.templates import Partial, Template, TemplateKind
@@ -39,6 +40,7 @@ __all__ = [
     "DealContact",
     "EngagementType",
     "ListSubscription",
+    "Mailbox",
     "MailingList",
     "Message",
     "MessageEvent",

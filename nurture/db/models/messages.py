@@ -53,6 +53,23 @@ class Message(Timestamps, Base):
     # An attempt ended without knowing whether the provider accepted the email (a timeout, a
     # 500, a crash): before any further send the provider must be asked.
     maybe_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Kept with the email, so that a resend carries the very same ones.
+    reply_to: Mapped[str | None] = mapped_column(String(400))
+    cc: Mapped[list[str] | None] = mapped_column(JsonDict)
+    bcc: Mapped[list[str] | None] = mapped_column(JsonDict)
+    # Postmark's shape: [{"Name", "Content" (base64), "ContentType", "ContentID"?}].
+    attachments: Mapped[list[dict[str, str]] | None] = mapped_column(JsonDict)
+    # The caller's metadata, handed to Postmark beside Nurture's own key.
+    custom_metadata: Mapped[dict[str, str] | None] = mapped_column(JsonDict)
+    # SHA-256 of the API request that made it (Idempotency-Key): the same key with another
+    # request is refused instead of answered with this message.
+    request_digest: Mapped[str | None] = mapped_column(String(64))
+    # The Message-ID header it went out with, where Nurture chose it (SMTP): replies name it.
+    email_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    # A 1:1 email: the user it is from, and the deal and account it concerns.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", ondelete="SET NULL"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
 
 
 class MessageLink(Base):
