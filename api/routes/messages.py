@@ -1,36 +1,29 @@
 """/messages: send one email through the durable pipeline and read what became of it."""
 
-import asyncio
-import contextlib
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
-from temporalio.client import WorkflowFailureError
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.deps import SessionDep, SettingsDep, get_temporal
 from api.errors import invalid, not_found
 from api.pagination import Page, PageParams, page_params, paginate
 from api.params import IdPath, IdQuery
 from api.schemas.messages import MessageAccepted, MessageCreate, MessageEventPublic, MessagePublic
+from api.send_workflows import start_send
 from nurture.crud import messages as crud
 from nurture.crud.contacts import get_contact
 from nurture.crud.lists import get_list
 from nurture.db.models import Message, Template
 from nurture.schemas.email import MessageStatus, SendRequest, TemplateKind
-from nurture.temporal import search_attributes
+from nurture.settings import Settings
 from nurture.temporal.client import ui_link
-from workflows.message import MessageInput, MessageWorkflow, workflow_id_for
 
 router = APIRouter(prefix="/messages", tags=["messages"])
 
 PageDep = Annotated[PageParams, Depends(page_params)]
-# How long `?wait=true` waits for the worker before answering 202 anyway.
-WAIT_SECONDS = 30.0
 
 
 def _public(session: Session, message: Message) -> MessagePublic:
@@ -78,7 +71,6 @@ async def send_message(
     # Only now: bad input is named even while Temporal is down.
     temporal = await get_temporal(request)
     key = body.key or f"api-{uuid.uuid4()}"
-    workflow_id = workflow_id_for(key)
     send = SendRequest(
         key=key,
         template_id=body.template_id,
@@ -88,30 +80,20 @@ async def send_message(
         from_email=body.from_email,
         tag=body.tag,
     )
-    try:
-        handle = await temporal.start_workflow(
-            MessageWorkflow.run,
-            MessageInput(request=send, email_task_queue=settings.email_task_queue),
-            id=workflow_id,
-            task_queue=settings.task_queue,
-            # A key is sent once, ever: a second start with it reports the first.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=search_attributes.message_attributes(contact_id=body.contact_id),
-            static_summary=f"Send template {body.template_id} to contact {body.contact_id}",
-        )
-    except WorkflowAlreadyStartedError:
+    summary = f"Send template {body.template_id} to contact {body.contact_id}"
+    handle, started = await start_send(temporal, settings, send=send, summary=summary, wait=wait)
+    if not started:
         response.status_code = 200
-        handle = temporal.get_workflow_handle(workflow_id)
-    else:
-        if wait:
-            # Not sent within the wait (or failed): the answer says so through its status.
-            with contextlib.suppress(TimeoutError, WorkflowFailureError):
-                await asyncio.wait_for(handle.result(), timeout=WAIT_SECONDS)
+    return await accepted(session, settings, key=key, workflow_id=handle.id)
+
+
+async def accepted(session: Session, settings: Settings, *, key: str, workflow_id: str) -> MessageAccepted:
+    """The answer to a send: where to follow it, and the message once the worker has it."""
     message = await run_in_threadpool(_read_by_key, session, key)
     return MessageAccepted(
         key=key,
-        workflow_id=handle.id,
-        ui_url=ui_link(settings, handle.id),
+        workflow_id=workflow_id,
+        ui_url=ui_link(settings, workflow_id),
         status=message.status if message else None,
         message=message,
     )

@@ -9,7 +9,7 @@ from nurture.db.models import Contact, Message
 from nurture.email.outgoing import OutgoingEmail
 from nurture.schemas.email import SendRequest, TemplateKind
 from nurture.settings import Settings
-from nurture.templates.render import PreparedTemplate, Sender
+from nurture.templates.render import Renderable, Sender
 from nurture.tracking.links import instrument, unsubscribe_headers, unsubscribe_url
 from nurture.tracking.tokens import Purpose, sign, signing_keys
 
@@ -29,6 +29,10 @@ def outgoing_of(message: Message) -> OutgoingEmail:
         stream=message.stream,
         tag=message.tag,
         headers=dict(message.headers),
+        cc=tuple(message.cc or ()),
+        bcc=tuple(message.bcc or ()),
+        reply_to=message.reply_to,
+        metadata=dict(message.custom_metadata or {}),
     )
 
 
@@ -85,7 +89,7 @@ class Composed:
         if message.id != self.message_id:
             raise ValueError(f"composed for message {self.message_id}, not {message.id}")
         message.subject = self.subject
-        message.html_body = self.html
+        message.html_body = self.html or None
         message.text_body = self.text
         message.headers = self.headers
 
@@ -101,7 +105,7 @@ def _tokens(message_id: int, urls: list[str], settings: Settings) -> list[str]:
 def compose(
     *,
     message: Message,
-    template: PreparedTemplate,
+    template: Renderable,
     contact: Contact,
     request: SendRequest,
     settings: Settings,
@@ -128,11 +132,12 @@ def compose(
     if "unsubscribe_url" in extra:
         # Marketing email always shows a visible way out, even if the template forgot it.
         link = extra["unsubscribe_url"]
-        if not _links_to(html, link):
+        if html and not _links_to(html, link):
             html = _with_unsubscribe_footer(html, link)
         if link not in text:
             text = f"{text}\n\nUnsubscribe: {link}\n"
-    tracked = instrument(html=html, text=text, message_id=message.id, settings=settings)
+    # A text-only email stays text-only: no HTML part just to hold the open pixel.
+    tracked = instrument(html=html or None, text=text, message_id=message.id, settings=settings)
     return Composed(
         message.id, rendered.subject, tracked.html or "", tracked.text or "", headers, tracked.urls
     )

@@ -21,6 +21,8 @@ class OutgoingEmail:
     cc: tuple[str, ...] = ()
     bcc: tuple[str, ...] = ()
     reply_to: str | None = None
+    # The caller's metadata (Postmark's Metadata), beside Nurture's own key.
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 class ProviderError(Exception):

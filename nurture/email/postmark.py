@@ -90,7 +90,9 @@ def _payload(email: OutgoingEmail) -> dict[str, Any]:
         "HtmlBody": email.html,
         "TextBody": email.text,
         "Headers": email.headers or None,
-        "Metadata": {METADATA_KEY: email.key},
+        "ReplyTo": email.reply_to,
+        # Nurture's key last: the caller's metadata cannot hide it.
+        "Metadata": {**email.metadata, METADATA_KEY: email.key},
         "Tag": email.tag,
         "MessageStream": email.stream,
         # Nurture tracks opens and clicks itself, with signed links it can verify.

@@ -34,8 +34,10 @@ from nurture.email import ledger
 from nurture.email.compose import Composed, compose
 from nurture.schemas.email import MessageStatus, SendRequest, SendResult, TemplateKind
 from nurture.settings import Settings
+from nurture.templates.context import recipient_contact
 from nurture.templates.errors import TemplateRenderError
-from nurture.templates.render import PreparedTemplate
+from nurture.templates.literal import LiteralEmail
+from nurture.templates.render import PreparedTemplate, Renderable
 
 Row = TypeVar("Row", Contact, Template, User)
 # Emails are composed with tokens for ids from here up, until their keys are reserved (and the
@@ -143,8 +145,10 @@ class Planned:
 
     request: SendRequest
     message: Message
-    contact: Contact
-    template: Template
+    # None for an email to an address that is no contact's (transactional only).
+    contact: Contact | None
+    # None for an email written out in full (`request.content`).
+    template: Template | None
     # To an account user about the contact: only the user's own suppression counts.
     notify: bool
 
@@ -175,7 +179,7 @@ class Sources:
     @classmethod
     def read(cls, session: Session, requests: list[SendRequest]) -> "Sources":
         """The contacts, templates, users and lists these requests name (those that exist)."""
-        contacts = contacts_by_id(session, (r.contact_id for r in requests))
+        contacts = contacts_by_id(session, (r.contact_id for r in requests if r.contact_id is not None))
         # The contacts' owners too: templates show `contact.owner`, and the session then has them.
         user_ids = [r.to_user_id for r in requests if r.to_user_id is not None]
         user_ids += [c.owner_id for c in contacts.values() if c.owner_id is not None]
@@ -183,24 +187,32 @@ class Sources:
         lists = select(MailingList.id).where(MailingList.id.in_(list_ids))
         return cls(
             contacts=contacts,
-            templates=_by_id(session, Template, (r.template_id for r in requests)),
+            templates=_by_id(
+                session, Template, (r.template_id for r in requests if r.template_id is not None)
+            ),
             users=_by_id(session, User, user_ids),
             lists=set(session.scalars(lists)) if list_ids else set(),
         )
 
     def plan(self, request: SendRequest, *, settings: Settings, provider: str) -> Planned | str:
         """The message row for a request (not yet leased); or why there can be none."""
-        contact = self.contacts.get(request.contact_id)
-        template = self.templates.get(request.template_id)
-        if contact is None:
+        contact = self.contacts.get(request.contact_id) if request.contact_id is not None else None
+        template = self.templates.get(request.template_id) if request.template_id is not None else None
+        if request.contact_id is not None and contact is None:
             return f"contact {request.contact_id} does not exist"
-        if template is None:
+        if request.template_id is not None and template is None:
             return f"template {request.template_id} does not exist"
         if request.list_id is not None and request.list_id not in self.lists:
             return f"list {request.list_id} does not exist"
-        kind, recipient = request.kind or template.kind, contact.email
+        kind = request.kind or (template.kind if template is not None else TemplateKind.TRANSACTIONAL)
+        recipient = contact.email if contact is not None else request.to_email or ""
+        if contact is None and kind == TemplateKind.MARKETING:
+            # Opt-outs and the unsubscribe link belong to a contact.
+            return "marketing email is sent to contacts only"
         notify = request.to_user_id is not None or request.notify_owner
         if notify:
+            if contact is None:
+                return "a notification about a contact needs the contact"
             user_id = request.to_user_id or contact.owner_id
             user = self.users.get(user_id) if user_id else None
             if user is None:
@@ -215,11 +227,14 @@ class Sources:
             kind=kind,
             provider=provider,
             stream=streams[kind],
-            contact_id=contact.id,
-            template_id=template.id,
+            contact_id=contact.id if contact is not None else None,
+            template_id=template.id if template is not None else None,
             list_id=request.list_id,
             to_email=recipient,
             from_email=request.from_email or settings.email_from,
+            reply_to=request.reply_to,
+            custom_metadata=request.metadata or None,
+            request_digest=request.request_digest,
             subject="",
             headers={},
             tag=request.tag,
@@ -266,6 +281,8 @@ class Drafting:
         # Each template (with each replacement subject) is compiled once for the whole batch.
         self._prepared: dict[tuple[int, str | None], PreparedTemplate | TemplateRenderError] = {}
         for p in self._planned:
+            if p.template is None:
+                continue  # written out in full: nothing to compile
             which = (p.template.id, p.request.subject)
             if which not in self._prepared:
                 try:
@@ -282,7 +299,7 @@ class Drafting:
             message = p.message
             # Never a real id: the tokens are signed again for the real one (`Composed.signed_for`).
             message.id = PROVISIONAL_IDS + number
-            if p.notify:
+            if p.notify or p.contact is None:
                 reason = self._standing.recipient_suppressed(email=message.to_email, kind=message.kind)
             else:
                 reason = self._standing.ineligible_reason(
@@ -292,21 +309,33 @@ class Drafting:
                 drafts.append(Draft(p, closed=(MessageStatus.SUPPRESSED, reason)))
                 continue
             try:
-                template = self._prepared[(p.template.id, p.request.subject)]
-                if isinstance(template, TemplateRenderError):
-                    raise template
                 composed = compose(
                     message=message,
-                    template=template,
-                    contact=p.contact,
+                    template=self._renderable(p),
+                    contact=p.contact or recipient_contact(message.to_email),
                     request=p.request,
                     settings=self._settings,
                 )
             except TemplateRenderError as exc:
-                drafts.append(Draft(p, closed=(MessageStatus.FAILED, f"template {p.template.id}: {exc}")))
+                what = f"template {p.template.id}" if p.template is not None else "the email"
+                drafts.append(Draft(p, closed=(MessageStatus.FAILED, f"{what}: {exc}")))
                 continue
             drafts.append(Draft(p, composed=composed))
         return drafts
+
+    def _renderable(self, planned: Planned) -> Renderable:
+        """What the planned email is rendered from: its template, compiled, or its own content.
+
+        Raises:
+            TemplateRenderError: the template could not be compiled.
+        """
+        if planned.template is None:
+            assert planned.request.content is not None  # a SendRequest has one or the other
+            return LiteralEmail(planned.request.content)
+        template = self._prepared[(planned.template.id, planned.request.subject)]
+        if isinstance(template, TemplateRenderError):
+            raise template
+        return template
 
 
 def reserve(

@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class TemplateKind(enum.StrEnum):
@@ -51,17 +51,36 @@ class Engagement(BaseModel):
     machine: str | None = None
 
 
+class Content(BaseModel):
+    """An email written out in full rather than a template: sent as it is, with no Jinja."""
+
+    # 998 is RFC 5322's line limit, as for templates.
+    subject: str = Field(min_length=1, max_length=998)
+    html: str | None = None
+    # Derived from the HTML when absent.
+    text: str | None = None
+
+
 class SendRequest(BaseModel):
-    """One email to send through the pipeline; `key` makes it happen at most once."""
+    """One email to send through the pipeline; `key` makes it happen at most once.
+
+    What is sent: a template (`template_id`) or `content`. To whom: a contact (`contact_id`), or
+    for transactional email any address (`to_email`).
+    """
 
     key: str = Field(min_length=1, max_length=255)
-    template_id: int
-    contact_id: int
-    kind: TemplateKind | None = None  # the template's kind when not given
+    template_id: int | None = None
+    content: Content | None = None
+    contact_id: int | None = None
+    to_email: str | None = Field(default=None, max_length=320)
+    kind: TemplateKind | None = None  # the template's kind when not given; content is transactional
     list_id: int | None = None
     model: dict[str, Any] = Field(default_factory=dict)
     from_email: str | None = None  # settings.email_from when not given
+    reply_to: str | None = Field(default=None, max_length=400)
     tag: str | None = None
+    # The caller's own metadata, handed to the provider beside Nurture's key.
+    metadata: dict[str, str] = Field(default_factory=dict)
     # Sent instead of the template's subject, and rendered like it (Jinja, same variables): the
     # subject lines of a campaign's A/B test. 998 is RFC 5322's line limit, as for templates.
     subject: str | None = Field(default=None, min_length=1, max_length=998)
@@ -70,6 +89,16 @@ class SendRequest(BaseModel):
     # instead of an email to the contact: transactional, and no marketing rules apply.
     to_user_id: int | None = None
     notify_owner: bool = False
+    # SHA-256 of the API request behind an Idempotency-Key, kept on the message.
+    request_digest: str | None = None
+
+    @model_validator(mode="after")
+    def _one_email_for_one_recipient(self) -> "SendRequest":
+        if (self.template_id is None) == (self.content is None):
+            raise ValueError("give either template_id or content")
+        if (self.contact_id is None) == (self.to_email is None):
+            raise ValueError("give either contact_id or to_email")
+        return self
 
 
 class GiveUp(BaseModel):

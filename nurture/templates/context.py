@@ -75,3 +75,9 @@ def example_contact() -> Contact:
         status=ContactStatus.ACTIVE,
         owner_id=None,
     )
+
+
+def recipient_contact(email: str) -> Contact:
+    """An unsaved contact standing for a recipient who is no contact (a transactional email to an
+    address): a template sees its address and nothing more."""
+    return Contact(id=None, email=email, status=ContactStatus.ACTIVE, custom_fields={}, owner_id=None)

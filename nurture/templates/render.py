@@ -3,7 +3,7 @@
 import re
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from jinja2 import Template as Compiled
 from jinja2 import TemplateNotFound, TemplateSyntaxError
@@ -21,6 +21,7 @@ __all__ = [
     "Limits",
     "PreparedTemplate",
     "PreviewedEmail",
+    "Renderable",
     "RenderedEmail",
     "Sender",
     "TemplateRenderError",
@@ -50,6 +51,16 @@ class PreviewedEmail:
     html: str
     text: str
     undefined: list[str]
+
+
+class Renderable(Protocol):
+    """What the send pipeline renders an email from: a template, or an email written out in full."""
+
+    def render(
+        self, *, contact: Contact, sender: Sender, model: dict[str, Any], extra: dict[str, Any] | None = None
+    ) -> RenderedEmail:
+        """The email for this contact (see `PreparedTemplate.render`)."""
+        ...
 
 
 class PreparedTemplate:

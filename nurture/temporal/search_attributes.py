@@ -23,8 +23,10 @@ def cli_flags() -> list[str]:
     return flags
 
 
-def message_attributes(*, contact_id: int) -> TypedSearchAttributes:
-    """The search attributes of a one-off send (`NurtureKind = 'message'`)."""
-    return TypedSearchAttributes(
-        [SearchAttributePair(KIND, "message"), SearchAttributePair(CONTACT_ID, str(contact_id))]
-    )
+def message_attributes(*, contact_id: int | None) -> TypedSearchAttributes:
+    """The search attributes of a one-off send (`NurtureKind = 'message'`); no contact id for an
+    email to an address that is no contact's (the address itself is personal data, never one)."""
+    pairs: list[SearchAttributePair[str]] = [SearchAttributePair(KIND, "message")]
+    if contact_id is not None:
+        pairs.append(SearchAttributePair(CONTACT_ID, str(contact_id)))
+    return TypedSearchAttributes(pairs)

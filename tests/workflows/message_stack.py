@@ -1,0 +1,42 @@
+"""A dev-server stack for one-off sends: settings, the API with a key, the local Postmark server,
+a contact and a transactional template (the fixtures that build it are in conftest.py)."""
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+from fastapi.testclient import TestClient
+
+from nurture.postmark_server import RunningServer
+from nurture.schemas.email import METADATA_KEY
+from nurture.settings import Settings
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    api: TestClient
+    postmark: RunningServer
+    contact_id: int
+    template_id: int
+    run: str
+
+    def key(self, name: str) -> str:
+        """A message key of this test alone: workflow ids outlive the test on the shared dev server."""
+        return f"{name}-{self.run}"
+
+    def send(self, key: str, **query: str) -> httpx.Response:
+        body = {"template_id": self.template_id, "contact_id": self.contact_id, "key": key}
+        return self.api.post("/messages", json=body, params=query)
+
+    def arrived(self, key: str) -> list[dict]:
+        return self.postmark.messages(**{f"metadata_{METADATA_KEY}": key})
+
+    def status(self, key: str) -> str | None:
+        [message] = self.api.get("/messages", params={"key": key}).json()["data"] or [None]
+        return message["status"] if message else None
+
+
+async def send(stack: Stack, key: str, **query: str) -> httpx.Response:
+    # The TestClient blocks; run it off the loop the in-process worker polls on.
+    return await asyncio.to_thread(stack.send, key, **query)
