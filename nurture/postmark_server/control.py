@@ -1,6 +1,8 @@
 """The control API under `/__local` (a prefix Postmark never uses): messages, events, faults, settings."""
 
 import json
+import uuid
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -8,12 +10,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from nurture.postmark_server.clock import now
 from nurture.postmark_server.errors import PostmarkError
 from nurture.postmark_server.faults import parse_fault
+from nurture.postmark_server.inbound import INBOUND_TIMEOUT, inbound_payload, postmark_would_retry
 from nurture.postmark_server.search import message_filter
 from nurture.postmark_server.sending import state_of
-from nurture.postmark_server.state import check_search_lag, webhook_config
-from nurture.postmark_server.webhooks import EVENT_TYPES
+from nurture.postmark_server.state import check_search_lag, inbound_config, webhook_config
+from nurture.postmark_server.webhooks import EVENT_TYPES, post_webhook
 
 PREFIX = "/__local"
 SETTINGS = ("search_lag",)
@@ -127,6 +131,56 @@ async def webhooks(request: Request) -> Response:
     return JSONResponse(state.webhooks.as_json())
 
 
+async def receive_inbound(request: Request) -> Response:
+    """`POST /__local/inbound` `{"from", "to", "cc"?, "subject"?, "text"?, "html"?, "headers"?}`.
+
+    Acts as if Postmark received that email: posts its inbound webhook once (no retries; see the
+    `inbound` module) and answers `{"posted": <payload>, "url", "status", "error",
+    "postmark_would_retry"}`.
+    """
+    state = state_of(request)
+    try:
+        payload = inbound_payload(
+            await _json_object(request), message_id=str(uuid.uuid4()), date=format_datetime(now())
+        )
+    except ValueError as exc:
+        return _problem(422, str(exc))
+    config = state.inbound
+    if not config.url:
+        return JSONResponse(
+            {
+                "posted": payload,
+                "url": None,
+                "status": None,
+                "error": "no inbound webhook URL configured",
+                "postmark_would_retry": False,
+            }
+        )
+    delivery = await post_webhook(
+        payload,
+        url=config.url,
+        auth=config.auth,
+        transport=state.config.webhook_transport,
+        timeout=INBOUND_TIMEOUT,
+    )
+    retry = postmark_would_retry(delivery.status)
+    return JSONResponse({"posted": payload, **delivery.as_json(), "postmark_would_retry": retry})
+
+
+async def inbound_webhook(request: Request) -> Response:
+    """`GET` and `PUT /__local/webhooks/inbound` `{"url", "username", "password"}`: where email is posted.
+
+    The URL may carry the credentials, as Postmark's InboundHookUrl does: `https://user:pass@host/path`.
+    """
+    state = state_of(request)
+    if request.method == "PUT":
+        try:
+            state.configure_inbound(inbound_config(await _json_object(request), state.inbound))
+        except ValueError as exc:
+            return _problem(422, str(exc))
+    return JSONResponse(state.inbound.as_json())
+
+
 async def settings(request: Request) -> Response:
     """`GET` and `PUT /__local/settings` `{"search_lag"}`: server-wide behaviour; omitted keys stay."""
     state = state_of(request)
@@ -158,6 +212,8 @@ routes = [
     Route(f"{PREFIX}/messages/{{message_id}}/events", fire_event, methods=["POST"]),
     Route(f"{PREFIX}/faults", faults, methods=["GET", "POST", "DELETE"]),
     Route(f"{PREFIX}/webhooks", webhooks, methods=["GET", "PUT"]),
+    Route(f"{PREFIX}/webhooks/inbound", inbound_webhook, methods=["GET", "PUT"]),
+    Route(f"{PREFIX}/inbound", receive_inbound, methods=["POST"]),
     Route(f"{PREFIX}/settings", settings, methods=["GET", "PUT"]),
     Route(f"{PREFIX}/reset", reset, methods=["POST"]),
 ]

@@ -12,7 +12,7 @@ import uvicorn
 
 from nurture.postmark_server.app import create_app
 from nurture.postmark_server.faults import Fault, FaultKind
-from nurture.postmark_server.state import ServerConfig, ServerState, WebhookConfig
+from nurture.postmark_server.state import InboundConfig, ServerConfig, ServerState, WebhookConfig
 
 DEFAULT_STREAMS = frozenset({"outbound", "broadcast"})
 
@@ -54,6 +54,13 @@ class RunningServer:
         """Send webhooks to `url` from now on (until the next reset)."""
         self.state.configure_webhooks(WebhookConfig(url, auth, auto_delivery, delay))
 
+    def configure_inbound_webhook(self, *, url: str | None, auth: tuple[str, str] | None = None) -> None:
+        """Post the inbound webhook of each email received (`POST /__local/inbound`) to `url` from now on.
+
+        The credentials may be in the URL (`http://user:pass@host/path`), as Postmark takes them.
+        """
+        self.state.configure_inbound(InboundConfig.at(url, auth))
+
     def set_search_lag(self, seconds: float) -> None:
         """Keep messages out of search and details until `seconds` after acceptance (until the next reset).
 
@@ -84,10 +91,13 @@ def _config(
     data_file: Path | None,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
     search_lag: float = 0.0,
+    inbound_webhook_url: str | None = None,
+    inbound_webhook_auth: tuple[str, str] | None = None,
 ) -> ServerConfig:
     return ServerConfig(
         server_token=server_token,
         webhooks=WebhookConfig(webhook_url, webhook_auth, auto_delivery, delivery_delay),
+        inbound=InboundConfig.at(inbound_webhook_url, inbound_webhook_auth),
         message_streams=message_streams,
         server_id=server_id,
         data_file=data_file,
@@ -110,6 +120,8 @@ def run_in_thread(
     data_file: Path | None = None,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
     search_lag: float = 0.0,
+    inbound_webhook_url: str | None = None,
+    inbound_webhook_auth: tuple[str, str] | None = None,
     startup_timeout: float = 10.0,
 ) -> RunningServer:
     """Start the server in a daemon thread and return once it accepts connections.
@@ -128,6 +140,9 @@ def run_in_thread(
         webhook_transport: an httpx transport for webhooks, e.g. `httpx.ASGITransport(app=...)`.
         search_lag: seconds after acceptance before a message shows in `GET /messages/outbound` and
             its details (Postmark's indexing lag); 0 shows it at once.
+        inbound_webhook_url: where the inbound webhook of each email received through
+            `POST /__local/inbound` is posted (Postmark's InboundHookUrl); None posts none.
+        inbound_webhook_auth: HTTP basic credentials for the inbound webhook.
         startup_timeout: seconds to wait for the server to come up.
 
     Raises:
@@ -145,6 +160,8 @@ def run_in_thread(
         data_file=data_file,
         webhook_transport=webhook_transport,
         search_lag=search_lag,
+        inbound_webhook_url=inbound_webhook_url,
+        inbound_webhook_auth=inbound_webhook_auth,
     )
     state = ServerState(config)
     # Bound here so that port 0 resolves before the thread starts and the URL is known.
@@ -180,6 +197,8 @@ def serve(
     message_streams: frozenset[str] | None = DEFAULT_STREAMS,
     data_file: Path | None = None,
     search_lag: float = 0.0,
+    inbound_webhook_url: str | None = None,
+    inbound_webhook_auth: tuple[str, str] | None = None,
 ) -> None:
     """Serve in the foreground until interrupted (arguments as for `run_in_thread`)."""
     config = _config(
@@ -192,5 +211,7 @@ def serve(
         server_id=1,
         data_file=data_file,
         search_lag=search_lag,
+        inbound_webhook_url=inbound_webhook_url,
+        inbound_webhook_auth=inbound_webhook_auth,
     )
     uvicorn.run(create_app(config), host=host, port=port, log_level="info", timeout_graceful_shutdown=2)

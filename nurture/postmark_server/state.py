@@ -48,12 +48,49 @@ class WebhookConfig:
 
 
 @dataclass(frozen=True)
+class InboundConfig:
+    """Where received email is posted: Postmark's one inbound webhook URL per server (InboundHookUrl).
+
+    Postmark takes its credentials as userinfo in that URL; here they are kept apart in `auth`, so that
+    the URL can be shown and reported without the password.
+    """
+
+    url: str | None = None
+    auth: tuple[str, str] | None = None
+
+    @classmethod
+    def at(cls, url: str | None, auth: tuple[str, str] | None = None) -> "InboundConfig":
+        """Post to `url`, with the credentials in it (`https://user:pass@host/path`) or in `auth`.
+
+        Raises:
+            ValueError: not an http(s) URL, or credentials both in the URL and in `auth`.
+        """
+        url = _url(url)
+        if url is None:
+            return cls(None, auth)
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"url: {exc}") from None
+        if not parsed.userinfo:
+            return cls(url, auth)
+        if auth is not None:
+            raise ValueError("url, username: give the credentials in the URL or apart, not both")
+        return cls(str(parsed.copy_with(userinfo=b"")), (parsed.username, parsed.password))
+
+    def as_json(self) -> dict[str, Any]:
+        """The configuration as the control API shows it (the password is not shown)."""
+        return {"url": self.url, "username": self.auth[0] if self.auth else None}
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """How the server starts.
 
     Args:
         server_token: the X-Postmark-Server-Token it accepts.
         webhooks: where it posts webhooks.
+        inbound: where it posts the inbound webhook for email it is told it received.
         message_streams: the stream IDs that exist; None accepts any.
         server_id: the ServerID in webhooks.
         data_file: a JSON file that keeps messages, suppressions and templates across restarts.
@@ -63,6 +100,7 @@ class ServerConfig:
 
     server_token: str
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    inbound: InboundConfig = field(default_factory=InboundConfig)
     message_streams: frozenset[str] | None = frozenset({"outbound", "broadcast"})
     server_id: int = 1
     data_file: Path | None = None
@@ -91,6 +129,7 @@ class ServerState:
         self._lock = threading.Lock()
         self._token = config.server_token
         self._webhooks = config.webhooks
+        self._inbound = config.inbound
         self._search_lag = check_search_lag(config.search_lag)
         # Bumped by reset(): events scheduled before it are dropped instead of leaking into what follows.
         self._generation = 0
@@ -114,6 +153,17 @@ class ServerState:
             self._webhooks = config
 
     @property
+    def inbound(self) -> InboundConfig:
+        """The current inbound webhook configuration."""
+        with self._lock:
+            return self._inbound
+
+    def configure_inbound(self, config: InboundConfig) -> None:
+        """Replace the inbound webhook configuration."""
+        with self._lock:
+            self._inbound = config
+
+    @property
     def search_lag(self) -> float:
         """Seconds after acceptance before a message shows in `GET /messages/outbound` and its details."""
         with self._lock:
@@ -134,6 +184,7 @@ class ServerState:
         with self._lock:
             self._generation += 1
             self._webhooks = self.config.webhooks
+            self._inbound = self.config.inbound
             self._search_lag = self.config.search_lag
             if server_token is not None:
                 self._token = server_token
@@ -213,18 +264,9 @@ def webhook_config(data: dict[str, Any], current: WebhookConfig) -> WebhookConfi
     """
     changes: dict[str, Any] = {}
     if "url" in data:
-        url = data["url"]
-        if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
-            raise ValueError("url: must be an http(s) URL or null")
-        changes["url"] = url
+        changes["url"] = _url(data["url"])
     if "username" in data or "password" in data:
-        username, password = data.get("username"), data.get("password")
-        if username is None:
-            changes["auth"] = None
-        elif isinstance(username, str) and isinstance(password, str):
-            changes["auth"] = (username, password)
-        else:
-            raise ValueError("username, password: must both be strings (or username null for no auth)")
+        changes["auth"] = _auth(data)
     if "auto_delivery" in data:
         if not isinstance(data["auto_delivery"], bool):
             raise ValueError("auto_delivery: must be true or false")
@@ -235,3 +277,37 @@ def webhook_config(data: dict[str, Any], current: WebhookConfig) -> WebhookConfi
             raise ValueError("delay: must be a non-negative number")
         changes["delay"] = float(delay)
     return dataclasses.replace(current, **changes)
+
+
+def inbound_config(data: dict[str, Any], current: InboundConfig) -> InboundConfig:
+    """The inbound configuration after a control-API update `{"url", "username", "password"}`.
+
+    Credentials may also come as userinfo in the URL (`https://user:pass@host/path`), the form
+    Postmark's InboundHookUrl takes; they are moved into `auth`.
+
+    Raises:
+        ValueError: with a message naming the bad or unknown field.
+    """
+    unknown = sorted(set(data) - {"url", "username", "password"})
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)}: unknown field (known: url, username, password)")
+    url = data.get("url", current.url)
+    if "username" in data or "password" in data:
+        return InboundConfig.at(url, _auth(data))
+    with_credentials = InboundConfig.at(url)
+    return with_credentials if with_credentials.auth else InboundConfig(with_credentials.url, current.auth)
+
+
+def _url(url: Any) -> str | None:
+    if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        raise ValueError("url: must be an http(s) URL or null")
+    return url
+
+
+def _auth(data: dict[str, Any]) -> tuple[str, str] | None:
+    username, password = data.get("username"), data.get("password")
+    if username is None:
+        return None
+    if isinstance(username, str) and isinstance(password, str):
+        return (username, password)
+    raise ValueError("username, password: must both be strings (or username null for no auth)")
