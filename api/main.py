@@ -19,8 +19,10 @@ from api.routes import (
     deals,
     events,
     health,
+    inbound,
     lists,
     messages,
+    one_to_one,
     partials,
     suppressions,
     tags,
@@ -50,6 +52,7 @@ PROTECTED_ROUTERS = [
     templates.router,
     partials.router,
     transactional.router,
+    one_to_one.router,
     messages.router,
     suppressions.router,
     automations.router,
@@ -63,7 +66,7 @@ PROTECTED_ROUTERS = [
 ]
 
 # Health; tracking and unsubscribe (signed tokens); webhooks (HTTP basic auth).
-PUBLIC_ROUTERS = [health.router, tracking.router, unsubscribe.router, webhooks.router]
+PUBLIC_ROUTERS = [health.router, tracking.router, unsubscribe.router, webhooks.router, inbound.router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

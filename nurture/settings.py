@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     postmark_api_url: str = "http://127.0.0.1:8025/"
     postmark_server_token: str = DEV_POSTMARK_TOKEN
     postmark_transactional_stream: str = "outbound"
+    # Replies to platform 1:1 email go to `<local>+<token>@<domain>` of this address: Postmark's
+    # inbound address (`<hash>@inbound.postmarkapp.com`) or a domain forwarding to it.
+    postmark_inbound_address: str = "reply@inbound.nurture.localhost"
     postmark_broadcast_stream: str = "broadcast"
     # Seconds for one Postmark HTTP call; postmarker has none by default and would hang forever.
     postmark_timeout: float = 10.0

@@ -1,18 +1,16 @@
 """/messages/transactional: one email an application's user expects, durable and once per
 Idempotency-Key; no unsubscribe link, the transactional stream, marketing opt-outs ignored."""
 
-import hashlib
-import json
-import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import CurrentKey, SessionDep, SettingsDep, get_temporal
-from api.errors import Problem, invalid
+from api.errors import invalid
+from api.idempotency import MEMO, IdempotencyKey, digest, message_key, refuse_another_request
 from api.routes.messages import accepted
 from api.schemas.messages import MessageAccepted
 from api.schemas.transactional import TransactionalCreate
@@ -22,16 +20,6 @@ from nurture.db.models import ContactStatus, Suppression, Template
 from nurture.schemas.email import Content, SendRequest, TemplateKind
 
 router = APIRouter(prefix="/messages", tags=["messages"])
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        description="The same key with the same request sends once and answers with the first result",
-    ),
-]
 
 
 def _one_recipient_one_email(body: TransactionalCreate) -> None:
@@ -72,18 +60,6 @@ def _check(session: Session, body: TransactionalCreate) -> None:
         session.rollback()
 
 
-def _digest(body: TransactionalCreate) -> str:
-    return hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
-
-
-def _key(caller: int, idempotency_key: str | None) -> str:
-    # Keys become workflow ids, which must hold no personal data: the caller's key is hashed, and
-    # scoped to the API key, so two applications cannot collide.
-    if idempotency_key is None:
-        return f"tx-{uuid.uuid4()}"
-    return "tx-" + hashlib.sha256(f"{caller}:{idempotency_key}".encode()).hexdigest()[:48]
-
-
 @router.post("/transactional", status_code=202, response_model=MessageAccepted)
 async def send_transactional(
     session: SessionDep,
@@ -103,7 +79,8 @@ async def send_transactional(
     _one_recipient_one_email(body)
     await run_in_threadpool(_check, session, body)
     temporal = await get_temporal(request)
-    key, digest = _key(caller.id, idempotency_key), _digest(body)
+    key = message_key("tx", caller=caller.id, idempotency_key=idempotency_key)
+    request_digest = digest(body)
     content = None
     if body.template_id is None:
         assert body.subject is not None  # the schema asks for a template or a subject
@@ -120,22 +97,15 @@ async def send_transactional(
         reply_to=body.reply_to,
         tag=body.tag,
         metadata=body.metadata,
-        request_digest=digest,
+        request_digest=request_digest,
     )
     recipient = f"contact {body.contact_id}" if body.contact_id is not None else "an address"
     what = f"template {body.template_id}" if body.template_id is not None else "an email"
-    memo = {"request_digest": digest}
+    memo = {MEMO: request_digest}
     handle, started = await start_send(
         temporal, settings, send=send, summary=f"Transactional: {what} to {recipient}", wait=wait, memo=memo
     )
     if not started:
-        first = (await (await handle.describe()).memo()).get("request_digest")
-        if first != digest:
-            raise Problem(
-                422,
-                "Validation failed",
-                "Idempotency-Key: this key was used with a different request",
-                field="Idempotency-Key",
-            )
+        await refuse_another_request(handle, request_digest)
         response.status_code = 200
     return await accepted(session, settings, key=key, workflow_id=handle.id)

@@ -39,7 +39,7 @@ class PostmarkWebhookResult(BaseModel):
     detail: str
 
 
-def _check_credentials(request: Request, settings: Settings) -> None:
+def check_credentials(request: Request, settings: Settings) -> None:
     """Raise a 401 unless the request carries the configured basic-auth credentials."""
     scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic" or not encoded:
@@ -128,7 +128,7 @@ async def postmark_webhook(
     Events on messages Nurture did not send are acknowledged with a 200, so Postmark stops
     retrying them; a bounce or complaint among them still suppresses the address.
     """
-    _check_credentials(request, settings)
+    check_credentials(request, settings)
     try:
         payload = json.loads(await request.body())
     except ValueError as exc:

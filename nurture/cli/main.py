@@ -112,6 +112,9 @@ def postmark_server(
         server_token=settings.postmark_server_token,
         webhook_url=settings.public_url.rstrip("/") + "/webhooks/postmark",
         webhook_auth=(settings.webhook_username, settings.webhook_password),
+        # Replies to platform 1:1 email: `POST /__local/inbound` posts them here, as Postmark would.
+        inbound_webhook_url=settings.public_url.rstrip("/") + "/webhooks/postmark/inbound",
+        inbound_webhook_auth=(settings.webhook_username, settings.webhook_password),
         auto_delivery=auto_delivery,
         message_streams=frozenset(
             {settings.postmark_transactional_stream, settings.postmark_broadcast_stream}

@@ -38,6 +38,7 @@ from nurture.templates.context import recipient_contact
 from nurture.templates.errors import TemplateRenderError
 from nurture.templates.literal import LiteralEmail
 from nurture.templates.render import PreparedTemplate, Renderable
+from nurture.tracking.replies import reply_address
 
 Row = TypeVar("Row", Contact, Template, User)
 # Emails are composed with tokens for ids from here up, until their keys are reserved (and the
@@ -235,6 +236,11 @@ class Sources:
             reply_to=request.reply_to,
             custom_metadata=request.metadata or None,
             request_digest=request.request_digest,
+            user_id=request.user_id,
+            deal_id=request.deal_id,
+            account_id=request.account_id,
+            cc=request.cc or None,
+            bcc=request.bcc or None,
             subject="",
             headers={},
             tag=request.tag,
@@ -361,6 +367,9 @@ def reserve(
         message = draft.planned.message
         message.id = message_id
         message.lease_owner, message.lease_until = owner, until
+        if draft.planned.request.route_replies:
+            # The address names the message: its id is known only now.
+            message.reply_to = reply_address(settings, message_id=message_id)
         session.add(message)
         if draft.closed is not None:
             status, reason = draft.closed

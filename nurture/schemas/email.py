@@ -91,6 +91,14 @@ class SendRequest(BaseModel):
     notify_owner: bool = False
     # SHA-256 of the API request behind an Idempotency-Key, kept on the message.
     request_digest: str | None = None
+    # A 1:1 email: the user it is from, what it concerns, who else gets it (connected mailboxes
+    # only), and whether replies come back through Postmark's inbound address.
+    user_id: int | None = None
+    deal_id: int | None = None
+    account_id: int | None = None
+    cc: list[str] = Field(default_factory=list)
+    bcc: list[str] = Field(default_factory=list)
+    route_replies: bool = False
 
     @model_validator(mode="after")
     def _one_email_for_one_recipient(self) -> "SendRequest":

@@ -1,4 +1,5 @@
-"""Signed, URL-safe tokens for open, click and unsubscribe links, with key rotation by key id."""
+"""Signed, URL-safe tokens for open, click and unsubscribe links and reply addresses, with key
+rotation by key id."""
 
 import base64
 import binascii
@@ -12,11 +13,11 @@ from typing import Literal
 
 from nurture.settings import Settings
 
-Purpose = Literal["open", "click", "unsubscribe"]
+Purpose = Literal["open", "click", "unsubscribe", "reply"]
 
 VERSION = 1
 # Each purpose is its own HMAC domain: a click token never verifies as an unsubscribe token.
-PURPOSE_CODES: dict[Purpose, int] = {"open": 1, "click": 2, "unsubscribe": 3}
+PURPOSE_CODES: dict[Purpose, int] = {"open": 1, "click": 2, "unsubscribe": 3, "reply": 4}
 MAC_BYTES = 16
 # The kid of the key derived from secret_key when tracking_keys is empty.
 DEFAULT_KID = "0"
