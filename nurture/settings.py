@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # Replies to platform 1:1 email go to `<local>+<token>@<domain>` of this address: Postmark's
     # inbound address (`<hash>@inbound.postmarkapp.com`) or a domain forwarding to it.
     postmark_inbound_address: str = "reply@inbound.nurture.localhost"
+    # How often a connected mailbox is read for replies.
+    mailbox_sync_seconds: float = 60.0
     postmark_broadcast_stream: str = "broadcast"
     # Seconds for one Postmark HTTP call; postmarker has none by default and would hang forever.
     postmark_timeout: float = 10.0

@@ -17,6 +17,7 @@ from activities.contact_changes import ContactChangeActivities
 from activities.date_triggers import DateTriggerActivities
 from activities.email import EmailActivities
 from activities.enrollment import EnrollmentActivities
+from activities.mailboxes import MailboxActivities
 from activities.system import SystemActivities
 from nurture.db.session import session_factory
 from nurture.email.pipeline import SendPipeline
@@ -30,6 +31,7 @@ from workflows.campaign import CampaignWorkflow
 from workflows.date_triggers import DateTriggerWorkflow
 from workflows.diagnostics import DiagnosticsWorkflow
 from workflows.enrollment import EnrollmentWorkflow
+from workflows.mailbox_sync import MailboxSyncWorkflow
 from workflows.message import MessageWorkflow
 
 WORKFLOWS: list[type] = [
@@ -39,6 +41,7 @@ WORKFLOWS: list[type] = [
     EnrollmentWorkflow,
     DateTriggerWorkflow,
     CampaignWorkflow,
+    MailboxSyncWorkflow,
 ]
 
 # Sync activities (database, postmarker) run on this many threads per worker.
@@ -70,6 +73,7 @@ def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     dates = DateTriggerActivities(sessions=sessions)
     contact_steps = ContactChangeActivities(sessions=sessions, settings=deps.settings)
     campaigns = CampaignActivities(sessions=sessions)
+    mailboxes = MailboxActivities(sessions=sessions, settings=deps.settings)
     return [
         system.check_database,
         runs.enter_step,
@@ -86,11 +90,13 @@ def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         campaigns.fix_campaign_audience,
         campaigns.choose_campaign_winner,
         campaigns.finish_campaign,
+        mailboxes.sync_mailbox,
     ]
 
 
 def build_email_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
-    """The email task queue's activities: the send pipeline through Postmark."""
+    """The email task queue's activities: the send pipeline through Postmark, and through users'
+    connected mailboxes."""
     settings = deps.settings
     provider = PostmarkProvider(
         server_token=settings.postmark_server_token,
@@ -101,12 +107,16 @@ def build_email_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     pipeline = SendPipeline(sessions=sessions, settings=settings, provider=provider)
     activities = EmailActivities(pipeline)
     campaign_sends = CampaignSendActivities(sessions=sessions, pipeline=pipeline)
+    mailboxes = MailboxActivities(sessions=sessions, settings=settings)
     return [
         campaign_sends.send_campaign_batch,
         activities.send_email,
         activities.give_up_send,
         activities.send_email_batch,
         activities.give_up_send_batch,
+        mailboxes.send_mailbox_email,
+        mailboxes.give_up_mailbox_send,
+        mailboxes.save_sent_copy,
     ]
 
 

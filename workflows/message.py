@@ -8,7 +8,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from nurture.schemas.email import GiveUp, SendRequest, SendResult
+    from nurture.schemas.email import GiveUp, MessageStatus, SendRequest, SendResult
     from nurture.temporal import task_queues
 
 # Transient provider failures retry for a day with growing pauses; each retry of a key whose
@@ -24,6 +24,8 @@ SEND_TIMEOUT = timedelta(seconds=30)
 SEND_DEADLINE = timedelta(days=1)
 # Closing an abandoned key waits, if it must, for the last attempt's lease to run out.
 GIVE_UP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=1))
+# A copy in a mailbox's Sent folder is worth a few tries, not a day's.
+SENT_COPY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=5)
 
 
 class MessageInput(BaseModel):
@@ -46,9 +48,11 @@ class MessageWorkflow:
     async def run(self, input: MessageInput) -> SendResult:
         """Run the send activity on the email task queue until it has a final answer."""
         request = input.request.model_copy(update={"workflow_id": workflow.info().workflow_id})
+        # A 1:1 email through a connected mailbox goes over SMTP, and a copy into its Sent folder.
+        mailbox = request.via_mailbox
         try:
-            return await workflow.execute_activity(
-                "send_email",
+            result = await workflow.execute_activity(
+                "send_mailbox_email" if mailbox else "send_email",
                 request,
                 result_type=SendResult,
                 task_queue=input.email_task_queue,
@@ -60,7 +64,7 @@ class MessageWorkflow:
             # Out of time or a bug: close the key in the ledger rather than leave it `sending`.
             why = str(error.cause or error)
             return await workflow.execute_activity(
-                "give_up_send",
+                "give_up_mailbox_send" if mailbox else "give_up_send",
                 GiveUp(request=request, why=why),
                 result_type=SendResult,
                 task_queue=input.email_task_queue,
@@ -68,3 +72,17 @@ class MessageWorkflow:
                 schedule_to_close_timeout=timedelta(hours=1),
                 retry_policy=GIVE_UP_RETRY,
             )
+        if mailbox and result.status == MessageStatus.SENT and result.message_id is not None:
+            try:
+                await workflow.execute_activity(
+                    "save_sent_copy",
+                    result.message_id,
+                    result_type=bool,
+                    task_queue=input.email_task_queue,
+                    start_to_close_timeout=SEND_TIMEOUT,
+                    retry_policy=SENT_COPY_RETRY,
+                )
+            except ActivityError:
+                # The email is sent; only the copy in the user's Sent folder is missing.
+                workflow.logger.warning("no copy of message %s in its Sent folder", result.message_id)
+        return result

@@ -23,7 +23,8 @@ from nurture.crud import messages as crud
 from nurture.crud.companies import get_account, get_deal
 from nurture.crud.contacts import get_contact
 from nurture.crud.users import get_user
-from nurture.db.models import Contact, DealContact, Mailbox, Message
+from nurture.db.models import Contact, DealContact, Message
+from nurture.mailbox.store import mailbox_of
 from nurture.schemas.email import Content, SendRequest, TemplateKind
 
 router = APIRouter(tags=["emails"])
@@ -41,6 +42,8 @@ class _Plan:
     contact_id: int
     deal_id: int | None
     account_id: int | None
+    # Over SMTP through the user's connected mailbox (else through Postmark).
+    via_mailbox: bool
 
 
 def _plan(
@@ -59,7 +62,8 @@ def _plan(
     user = get_user(session, user_id=user_id)
     if user is None:
         raise invalid("user_id", f"user {user_id} does not exist")
-    connected = session.scalar(select(Mailbox.id).where(Mailbox.user_id == user_id)) is not None
+    mailbox = mailbox_of(session, user_id)
+    connected = mailbox is not None
     via = body.via or ("mailbox" if connected else "platform")
     if via == "platform" and connected:
         raise conflict(
@@ -80,7 +84,9 @@ def _plan(
             )
     if body.html is None and body.text is None:
         raise invalid("html", "give html and/or text")
-    return _Plan(user_id, formataddr((user.name, user.email)), contact.id, deal_id, account_id)
+    # Through the mailbox, from its own address; through the platform, from the user's.
+    address = mailbox.settings["from_email"] if mailbox is not None else user.email
+    return _Plan(user_id, formataddr((user.name, address)), contact.id, deal_id, account_id, connected)
 
 
 async def _send(
@@ -111,7 +117,9 @@ async def _send(
         account_id=plan.account_id,
         cc=list(body.cc),
         bcc=list(body.bcc),
-        route_replies=True,
+        via_mailbox=plan.via_mailbox,
+        # A mailbox's replies come back to the mailbox, naming the email's Message-ID.
+        route_replies=not plan.via_mailbox,
         request_digest=request_digest,
     )
     summary = f"1:1 email from user {plan.user_id} to contact {plan.contact_id} ({record})"

@@ -13,6 +13,9 @@ _AUTOMATIC_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _AUTOMATIC_PRECEDENCE = frozenset({"auto_reply", "bulk", "junk", "list"})
+# A Message-ID as headers write it: `<left@right>`; References may be folded or comma-separated.
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+_BARE_ID = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
 
 
 @dataclass(frozen=True)
@@ -65,3 +68,22 @@ def automatic_reason(headers: Mapping[str, str], *, subject: str = "") -> str | 
     if _AUTOMATIC_SUBJECT.match(subject):
         return "an auto-reply subject"
     return None
+
+
+def first_message_id(value: str | None) -> str | None:
+    """The first Message-ID in a Message-ID or In-Reply-To header (the one answered), in brackets.
+
+    Some senders leave the brackets off; stored ids carry them, so a lone `id@host` gets them.
+    """
+    if not value or not value.strip():
+        return None
+    found = _MESSAGE_ID.search(value)
+    if found:
+        return found.group(0)
+    bare = value.strip()
+    return f"<{bare}>" if _BARE_ID.match(bare) else None
+
+
+def message_ids(value: str | None) -> tuple[str, ...]:
+    """Every Message-ID in a References header, in order."""
+    return tuple(_MESSAGE_ID.findall(value or ""))

@@ -10,10 +10,8 @@ from datetime import UTC, datetime
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from typing import Any
 
-from nurture.email.inbound import InboundEmail
+from nurture.email.inbound import InboundEmail, first_message_id, message_ids
 
-# A Message-ID as written in headers: `<left@right>`. References may be folded or comma-separated.
-_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 # An RFC 2822 date whose zone is written "-04:00" (as in Postmark's own example, "Fri, 1 Aug 2014
 # 16:45:32 -04:00"); the standard library reads that as a naive time, silently losing the offset.
 _COLON_ZONE = re.compile(r"([+-]\d{2}):(\d{2})\s*$")
@@ -71,9 +69,9 @@ def parse_inbound(payload: Mapping[str, Any]) -> InboundEmail:
         html=_optional_string(payload, "HtmlBody") or None,
         to=_addresses(payload, "ToFull", "To"),
         cc=_addresses(payload, "CcFull", "Cc"),
-        message_id=_first_id(headers.get("message-id")),
-        in_reply_to=_first_id(headers.get("in-reply-to")),
-        references=tuple(_MESSAGE_ID.findall(headers.get("references", ""))),
+        message_id=first_message_id(headers.get("message-id")),
+        in_reply_to=first_message_id(headers.get("in-reply-to")),
+        references=message_ids(headers.get("references")),
         received_at=parse_date(_optional_string(payload, "Date")),
         headers=headers,
         mailbox_hash=_optional_string(payload, "MailboxHash") or None,
@@ -176,13 +174,3 @@ def _headers(payload: Mapping[str, Any]) -> dict[str, str]:
     return headers
 
 
-def _first_id(value: str | None) -> str | None:
-    # In-Reply-To may carry several IDs or a comment; the first <id> is the one answered.
-    if not value or not value.strip():
-        return None
-    found = _MESSAGE_ID.search(value)
-    if found:
-        return found.group(0)
-    # Some senders leave the brackets off; stored IDs carry them, so add them to a lone id@host.
-    bare = value.strip()
-    return f"<{bare}>" if "@" in bare and not any(c.isspace() for c in bare) else None

@@ -99,6 +99,8 @@ class SendRequest(BaseModel):
     cc: list[str] = Field(default_factory=list)
     bcc: list[str] = Field(default_factory=list)
     route_replies: bool = False
+    # Sent over SMTP through the user's connected mailbox, rather than through Postmark.
+    via_mailbox: bool = False
 
     @model_validator(mode="after")
     def _one_email_for_one_recipient(self) -> "SendRequest":

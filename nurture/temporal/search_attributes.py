@@ -30,3 +30,8 @@ def message_attributes(*, contact_id: int | None) -> TypedSearchAttributes:
     if contact_id is not None:
         pairs.append(SearchAttributePair(CONTACT_ID, str(contact_id)))
     return TypedSearchAttributes(pairs)
+
+
+def mailbox_attributes() -> TypedSearchAttributes:
+    """The search attributes of a mailbox's sync (`NurtureKind = 'mailbox'`)."""
+    return TypedSearchAttributes([SearchAttributePair(KIND, "mailbox")])

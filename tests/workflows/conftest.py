@@ -30,6 +30,7 @@ def stack(
         postmark_server,
         temporal_address=dev_server.client.service_client.config.target_host,
         postmark_timeout=2.0,
+        mailbox_sync_seconds=0.5,
         reconcile_delay=1.0,
     )
     with transaction(session_factory(settings.resolved_database_url)) as session:

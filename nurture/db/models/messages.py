@@ -64,8 +64,6 @@ class Message(Timestamps, Base):
     # SHA-256 of the API request that made it (Idempotency-Key): the same key with another
     # request is refused instead of answered with this message.
     request_digest: Mapped[str | None] = mapped_column(String(64))
-    # The Message-ID header it went out with, where Nurture chose it (SMTP): replies name it.
-    email_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
     # A 1:1 email: the user it is from, and the deal and account it concerns.
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", ondelete="SET NULL"), index=True)

@@ -1,54 +1,28 @@
 """The SMTP provider against a real SMTP server (aiosmtpd): what arrives, and how failures read."""
 
-import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
-from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from nurture.email.outgoing import NotSent, OutgoingEmail, Rejected
-from nurture.email.smtp import KEY_HEADER, SmtpConfig, SmtpProvider, message_id_for
+from nurture.email.smtp import KEY_HEADER, SmtpConfig, SmtpProvider, build_mime, message_id_for
+from tests.mail_servers import SmtpInbox, SmtpServer
+from tests.mail_servers import free_port as _free_port
 
-
-class Inbox:
-    """An aiosmtpd handler that keeps what it receives and refuses one address."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[Envelope, EmailMessage]] = []
-
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options):  # noqa: N802, ANN001, ANN201
-        if address.startswith("nobody@"):
-            return "550 5.1.1 No such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
-        parsed = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.received.append((envelope, parsed))
-        return "250 Message accepted"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+# Kept under these names for test_smtp_batch.
+Inbox = SmtpInbox
+__all__ = ["Inbox", "_free_port"]
 
 
 @pytest.fixture
-def smtp_inbox() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
+def smtp_inbox() -> Iterator[tuple[SmtpInbox, int]]:
+    with SmtpServer.running(SmtpInbox(passwords={"grace": "s3cret"}, tokens={"tok-123": "grace"})) as server:
+        yield server.inbox, server.port
 
 
-def _email(to: str = "ada@example.com", key: str = "test:smtp:1") -> OutgoingEmail:
+def _email(to: str = "ada@example.com", key: str = "test:smtp:1", **more: object) -> OutgoingEmail:
     return OutgoingEmail(
         key=key,
         from_email="Grace Hopper <grace@sales.example.com>",
@@ -56,6 +30,7 @@ def _email(to: str = "ada@example.com", key: str = "test:smtp:1") -> OutgoingEma
         subject="Following up",
         html="<p>Hello <b>Ada</b></p>",
         text="Hello Ada",
+        **more,  # type: ignore[arg-type]
     )
 
 
@@ -77,6 +52,74 @@ def test_an_email_arrives_with_its_key_and_a_message_id_made_from_it(smtp_inbox:
     # A resend after an unknown outcome carries the same Message-ID, so clients show one email.
     assert message_id_for(_email()) == message_id
     assert message_id_for(_email(key="test:smtp:2")) != message_id
+
+
+def test_cc_is_a_header_and_bcc_only_an_envelope_recipient(smtp_inbox: tuple[Inbox, int]) -> None:
+    inbox, port = smtp_inbox
+    provider = SmtpProvider(SmtpConfig(hostname="127.0.0.1", port=port, start_tls=False))
+    email = _email(
+        to="Ada Lovelace <ada@example.com>",
+        cc=("Charles Babbage <charles@example.com>", "ada@example.com"),
+        bcc=("boss@sales.example.com",),
+        reply_to="Sales <sales@sales.example.com>",
+    )
+    provider.send(email)
+
+    [(envelope, received)] = inbox.received
+    # Everyone gets it once, the Bcc address too, through the envelope alone.
+    assert envelope.rcpt_tos == ["ada@example.com", "charles@example.com", "boss@sales.example.com"]
+    assert received["To"] == "Ada Lovelace <ada@example.com>"
+    assert received["Cc"] == "Charles Babbage <charles@example.com>, ada@example.com"
+    assert received["Reply-To"] == "Sales <sales@sales.example.com>"
+    data = envelope.original_content or b""
+    assert b"boss@sales.example.com" not in data
+    assert b"bcc:" not in data.lower()
+
+
+def test_the_sent_copy_keeps_the_bcc_header_and_the_date_given() -> None:
+    email = _email(bcc=("boss@sales.example.com",))
+    sent_at = datetime(2025, 4, 1, 10, 0, tzinfo=UTC)
+    copy = message_from_bytes(
+        build_mime(email, date=sent_at, with_bcc=True).as_bytes(), policy=policy.default
+    )
+    assert copy["Bcc"] == "boss@sales.example.com"
+    assert copy["Date"].datetime == sent_at
+    assert "Bcc" not in build_mime(email)
+
+
+def test_a_password_login_is_used_and_a_wrong_one_is_a_permanent_rejection(
+    smtp_inbox: tuple[Inbox, int],
+) -> None:
+    inbox, port = smtp_inbox
+    good = SmtpConfig(hostname="127.0.0.1", port=port, start_tls=False, username="grace", password="s3cret")
+    SmtpProvider(good).send(_email())
+    assert inbox.logins == ["grace (PLAIN)"]
+
+    bad = SmtpConfig(hostname="127.0.0.1", port=port, start_tls=False, username="grace", password="wrong")
+    with pytest.raises(Rejected, match="535"):
+        SmtpProvider(bad).send(_email(key="test:smtp:2"))
+    assert len(inbox.received) == 1
+
+
+def test_an_oauth2_token_logs_in_with_xoauth2(smtp_inbox: tuple[Inbox, int]) -> None:
+    inbox, port = smtp_inbox
+    config = SmtpConfig(
+        hostname="127.0.0.1", port=port, start_tls=False, username="grace", oauth_token="tok-123"
+    )
+    SmtpProvider(config).send(_email())
+    assert inbox.logins == ["grace (XOAUTH2)"]
+    assert len(inbox.received) == 1
+
+    expired = SmtpConfig(
+        hostname="127.0.0.1", port=port, start_tls=False, username="grace", oauth_token="old"
+    )
+    with pytest.raises(Rejected, match="535"):
+        SmtpProvider(expired).send(_email(key="test:smtp:2"))
+
+
+def test_a_password_and_a_token_together_are_refused() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        SmtpConfig(hostname="127.0.0.1", username="grace", password="x", oauth_token="y")
 
 
 def test_a_refused_recipient_is_a_permanent_rejection(smtp_inbox: tuple[Inbox, int]) -> None:

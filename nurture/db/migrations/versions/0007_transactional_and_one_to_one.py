@@ -1,6 +1,8 @@
 """Transactional and 1:1 email: reply-to, Cc, Bcc, attachments and metadata on messages; who sent
 a 1:1 email and what it concerns; idempotency digests; connected mailboxes.
 
+(A reply to mailbox email names its Message-ID, which is the message's provider_message_id.)
+
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-24 13:00:00.000000
@@ -31,11 +33,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("attachments", _JSON, nullable=True))
         batch_op.add_column(sa.Column("custom_metadata", _JSON, nullable=True))
         batch_op.add_column(sa.Column("request_digest", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("email_message_id", sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column("user_id", _BIG_ID, nullable=True))
         batch_op.add_column(sa.Column("deal_id", _BIG_ID, nullable=True))
         batch_op.add_column(sa.Column("account_id", _BIG_ID, nullable=True))
-        batch_op.create_index(batch_op.f("ix_messages_email_message_id"), ["email_message_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_messages_user_id"), ["user_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_messages_deal_id"), ["deal_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_messages_account_id"), ["account_id"], unique=False)
@@ -81,12 +81,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_messages_account_id"))
         batch_op.drop_index(batch_op.f("ix_messages_deal_id"))
         batch_op.drop_index(batch_op.f("ix_messages_user_id"))
-        batch_op.drop_index(batch_op.f("ix_messages_email_message_id"))
         for column in (
             "account_id",
             "deal_id",
             "user_id",
-            "email_message_id",
             "request_digest",
             "custom_metadata",
             "attachments",
