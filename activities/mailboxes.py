@@ -4,12 +4,13 @@ sync that reads replies from it (IMAP)."""
 import asyncio
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from nurture.db.base import utcnow
-from nurture.db.models import Message
+from nurture.db.models import Contact, Deal, DealContact, Message, User
 from nurture.db.session import transaction
 from nurture.email.compose import outgoing_of
 from nurture.email.engagement import deliver_engagement, engagement_of
@@ -21,9 +22,9 @@ from nurture.mailbox.fetch import fetch_since
 from nurture.mailbox.folders import append_sent
 from nurture.mailbox.parse import parse_email
 from nurture.mailbox.secrets import SecretUnreadable
-from nurture.mailbox.store import answered_message, config_of, mailbox_of
+from nurture.mailbox.store import answered_message, config_of, mailbox_of, sender_of
 from nurture.schemas.email import Engagement, GiveUp, SendRequest, SendResult
-from nurture.schemas.mailbox import SyncResult
+from nurture.schemas.mailbox import OwnerFound, OwnerLookup, OwnerSender, SyncResult
 from nurture.settings import Settings
 
 # Replies read per sync activity; more wait for the next, which follows at once.
@@ -49,6 +50,42 @@ class MailboxActivities:
             config = config_of(mailbox, self._settings)
         provider = SmtpProvider(config.smtp_config(timeout=self._settings.postmark_timeout))
         return SendPipeline(sessions=self._sessions, settings=self._settings, provider=provider)
+
+    @activity.defn(name="owner_sender")
+    def owner_sender(self, lookup: OwnerLookup) -> OwnerFound:
+        """Who an automation's 1:1 email is from: the contact's owner, or the owner of the
+        contact's latest deal; none when there is none."""
+        with self._sessions() as session:
+            contact = session.get(Contact, lookup.contact_id)
+            if contact is None:
+                return OwnerFound(sender=None)
+            deal = None
+            if lookup.owner_of == "deal":
+                deal = session.scalar(
+                    select(Deal)
+                    .join(DealContact, DealContact.deal_id == Deal.id)
+                    .where(DealContact.contact_id == contact.id)
+                    .order_by(Deal.id.desc())
+                    .limit(1)
+                )
+            owner_id = (
+                deal.owner_id
+                if deal is not None
+                else (contact.owner_id if lookup.owner_of == "contact" else None)
+            )
+            user = session.get(User, owner_id) if owner_id is not None else None
+            if user is None:
+                return OwnerFound(sender=None)
+            from_email, via_mailbox = sender_of(session, user)
+            account_id = deal.account_id if deal is not None else contact.account_id
+            sender = OwnerSender(
+                user_id=user.id,
+                from_email=from_email,
+                via_mailbox=via_mailbox,
+                deal_id=deal.id if deal is not None else None,
+                account_id=account_id,
+            )
+            return OwnerFound(sender=sender)
 
     @activity.defn(name="send_mailbox_email")
     def send_mailbox_email(self, request: SendRequest) -> SendResult:

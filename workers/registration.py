@@ -91,6 +91,7 @@ def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         campaigns.choose_campaign_winner,
         campaigns.finish_campaign,
         mailboxes.sync_mailbox,
+        mailboxes.owner_sender,
     ]
 
 

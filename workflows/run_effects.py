@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         WebhookCall,
     )
     from nurture.schemas.email import MessageStatus, SendRequest, SendResult, TemplateKind
+    from nurture.schemas.mailbox import OwnerFound, OwnerLookup
     from workflows.message import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT
 
 STEP_TIMEOUT = timedelta(seconds=30)
@@ -69,6 +70,32 @@ class RunEffects:
             from_email=step.from_email,
             workflow_id=info.workflow_id,
         )
+        if step.from_owner is not None:
+            found = await self._activity(
+                "owner_sender",
+                OwnerLookup(contact_id=self._input.contact_id, owner_of=step.from_owner),
+                result_type=OwnerFound,
+            )
+            owner = found.sender
+            if owner is None:
+                workflow.logger.warning(
+                    "Step %s: the contact has no %s owner to send from", step.id, step.from_owner
+                )
+                state.sends[step.id] = SentEmail(
+                    key=key, message_id=None, status="failed", sent_at=workflow.now()
+                )
+                return
+            request = request.model_copy(
+                update={
+                    "kind": TemplateKind.TRANSACTIONAL,
+                    "from_email": owner.from_email,
+                    "user_id": owner.user_id,
+                    "deal_id": owner.deal_id,
+                    "account_id": owner.account_id,
+                    "via_mailbox": owner.via_mailbox,
+                    "route_replies": not owner.via_mailbox,
+                }
+            )
         result = await self._send_email(request)
         state.sends[step.id] = SentEmail(
             key=key, message_id=result.message_id, status=result.status.value, sent_at=workflow.now()
@@ -144,7 +171,7 @@ class RunEffects:
         # On the email task queue: sends have their own workers, bounded against the provider.
         assert self._input is not None
         result: SendResult = await workflow.execute_activity(
-            "send_email",
+            "send_mailbox_email" if request.via_mailbox else "send_email",
             request,
             result_type=SendResult,
             task_queue=self._input.email_task_queue,

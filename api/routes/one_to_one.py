@@ -2,7 +2,6 @@
 record, and the Emails lists of each, with engagement and replies."""
 
 from dataclasses import dataclass
-from email.utils import formataddr
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -24,7 +23,7 @@ from nurture.crud.companies import get_account, get_deal
 from nurture.crud.contacts import get_contact
 from nurture.crud.users import get_user
 from nurture.db.models import Contact, DealContact, Message
-from nurture.mailbox.store import mailbox_of
+from nurture.mailbox.store import sender_of
 from nurture.schemas.email import Content, SendRequest, TemplateKind
 
 router = APIRouter(tags=["emails"])
@@ -62,8 +61,7 @@ def _plan(
     user = get_user(session, user_id=user_id)
     if user is None:
         raise invalid("user_id", f"user {user_id} does not exist")
-    mailbox = mailbox_of(session, user_id)
-    connected = mailbox is not None
+    from_email, connected = sender_of(session, user)
     via = body.via or ("mailbox" if connected else "platform")
     if via == "platform" and connected:
         raise conflict(
@@ -84,9 +82,7 @@ def _plan(
             )
     if body.html is None and body.text is None:
         raise invalid("html", "give html and/or text")
-    # Through the mailbox, from its own address; through the platform, from the user's.
-    address = mailbox.settings["from_email"] if mailbox is not None else user.email
-    return _Plan(user_id, formataddr((user.name, address)), contact.id, deal_id, account_id, connected)
+    return _Plan(user_id, from_email, contact.id, deal_id, account_id, connected)
 
 
 async def _send(

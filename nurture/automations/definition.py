@@ -128,6 +128,9 @@ class SendEmail(Step):
     kind: Literal["marketing", "transactional"] | None = None
     list_id: int | None = Field(default=None, ge=1, description="Marketing: the list it is sent for")
     from_email: str | None = Field(default=None, max_length=400)
+    # A 1:1 email from the contact's owner (or the owner of the contact's latest deal): through
+    # their connected mailbox when they have one, else through Postmark with replies routed back.
+    from_owner: Literal["contact", "deal"] | None = None
 
 
 class Wait(Step):

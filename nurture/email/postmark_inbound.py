@@ -172,5 +172,3 @@ def _headers(payload: Mapping[str, Any]) -> dict[str, str]:
             )
         headers.setdefault(name.strip().lower(), value)
     return headers
-
-

@@ -1,10 +1,12 @@
 """A user's connected mailbox as stored: its settings with the secret unsealed, and the sent
 emails its replies answer."""
 
+from email.utils import formataddr
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture.db.models import Mailbox, Message
+from nurture.db.models import Mailbox, Message, User
 from nurture.email.inbound import InboundEmail
 from nurture.mailbox.config import MailboxConfig
 from nurture.mailbox.secrets import unseal
@@ -14,6 +16,14 @@ from nurture.settings import Settings
 def mailbox_of(session: Session, user_id: int) -> Mailbox | None:
     """The user's connected mailbox, or None when their 1:1 email goes through the platform."""
     return session.scalar(select(Mailbox).where(Mailbox.user_id == user_id))
+
+
+def sender_of(session: Session, user: User) -> tuple[str, bool]:
+    """The From of the user's 1:1 email, and whether it goes through their connected mailbox:
+    from the mailbox's own address then, else from the user's."""
+    mailbox = mailbox_of(session, user.id)
+    address = mailbox.settings["from_email"] if mailbox is not None else user.email
+    return formataddr((user.name, address)), mailbox is not None
 
 
 def config_of(mailbox: Mailbox, settings: Settings) -> MailboxConfig:

@@ -127,3 +127,61 @@ async def test_a_connected_mailbox_sends_with_cc_and_bcc_and_syncs_replies(
     )
     assert again.status_code == 202 and again.json()["status"] == "sent"
     assert len(crm.stack.arrived(again.json()["key"])) == 1  # through Postmark now
+
+
+async def test_a_reply_synced_from_the_mailbox_moves_a_waiting_automation_on(
+    crm: Crm, worker: None, imap_server: ImapServer, smtp_server: SmtpServer, mail_user: ImapUser
+) -> None:
+    body = mailbox_settings(imap=imap_server, smtp=smtp_server, user=mail_user)
+    assert (
+        await asyncio.to_thread(crm.stack.api.put, f"/users/{crm.owner_id}/mailbox", json=body)
+    ).status_code == 200
+    api = crm.stack.api
+    template = await asyncio.to_thread(
+        api.post,
+        "/templates",
+        json={"name": f"Follow-up {crm.stack.run}", "kind": "transactional", "subject": "Quick question",
+              "html_body": "<p>Hi {{ contact.first_name }}, any news?</p>"},
+    )  # fmt: skip
+    assert template.status_code == 201, template.text
+    definition = {
+        "triggers": [],
+        "steps": [
+            {"id": "ask", "type": "send_email", "template_id": template.json()["id"], "from_owner": "deal"},
+            {
+                "id": "wait-reply",
+                "type": "wait_for",
+                "condition": {"type": "email", "did": "replied", "step": "ask"},
+                "timeout": "7d",
+                "on_timeout": "done",
+            },
+            {"id": "mark", "type": "tag", "add": ["replied"]},
+            {"id": "done", "type": "end"},
+        ],
+    }
+    automation = await asyncio.to_thread(
+        api.post,
+        "/automations",
+        json={"name": f"Ask {crm.stack.run}", "status": "active", "definition": definition},
+    )
+    assert automation.status_code == 201, automation.text
+    enrolled = await asyncio.to_thread(
+        api.post, f"/automations/{automation.json()['id']}/enrollments", json={"contact_id": crm.contact_id}
+    )
+    assert enrolled.status_code in (200, 201, 202), enrolled.text
+
+    await _until(lambda: smtp_server.received)
+    [(_, message)] = smtp_server.received
+    assert message["Subject"] == "Quick question" and message["From"] == f"Grace Hopper <{mail_user.name}>"
+    [listed] = (await asyncio.to_thread(crm.get, f"/deals/{crm.deal_id}/emails")).json()["data"]
+    assert listed["subject"] == "Quick question"
+
+    _reply(MailboxConfig.model_validate(body), in_reply_to=message["Message-ID"], text="Yes: signed today.")
+
+    def tags() -> list[str]:
+        return [
+            tag["name"] if isinstance(tag, dict) else tag
+            for tag in crm.get(f"/contacts/{crm.contact_id}").json()["tags"]
+        ]
+
+    await _until(lambda: "replied" in tags())
