@@ -46,6 +46,14 @@ def check_references(
         elif kind == "automation" and value == automation_id:
             found.append(problem(loc, "an automation cannot start itself", step_id=step_id))
     for i, step in enumerate(definition.steps):
+        if (
+            isinstance(step, SendEmail)
+            and step.from_owner is not None
+            and (step.list_id or step.kind == "marketing")
+        ):
+            text = "a 1:1 email from the owner is personal: no list, no marketing kind"
+            found.append(problem(("steps", i, "from_owner"), text, step_id=step.id))
+            continue
         if isinstance(step, SendEmail) and step.list_id is not None and step.template_id in templates:
             kind = step.kind or templates[step.template_id].value
             if kind != TemplateKind.MARKETING:

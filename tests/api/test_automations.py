@@ -442,3 +442,22 @@ def test_set_field_refuses_the_fields_the_contacts_api_keeps(api: TestClient) ->
     assert field == "definition.steps[0].field"
     assert "'timezone' is kept by the contacts API" in message
     assert api.get("/automations").json()["data"] == []
+
+
+def test_a_1to1_email_from_the_owner_is_for_no_list(api: TestClient) -> None:
+    template = api.post(
+        "/templates", json={"name": "Ask", "kind": "marketing", "subject": "Hi", "html_body": "<p>Hi</p>"}
+    ).json()
+    newsletter = api.post("/lists", json={"name": "Newsletter"}).json()
+    step = {"id": "ask", "type": "send_email", "template_id": template["id"], "from_owner": "contact"}
+    for bad in ({"list_id": newsletter["id"]}, {"kind": "marketing"}):
+        definition = {"triggers": [], "steps": [step | bad]}
+        assert _refused(api.post("/automations", json={"name": "Ask", "definition": definition})) == [
+            (
+                "definition.steps[0].from_owner",
+                "steps[0] (ask): from_owner: "
+                "a 1:1 email from the owner is personal: no list, no marketing kind",
+            )
+        ]
+    definition = {"triggers": [], "steps": [step]}
+    assert api.post("/automations", json={"name": "Ask", "definition": definition}).status_code == 201
