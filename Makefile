@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench bench-automations bench-campaigns clean
+.PHONY: dev test lint bench bench-automations bench-campaigns bench-transactional clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,13 +20,16 @@ dev: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-bench: bench-automations bench-campaigns
+bench: bench-automations bench-campaigns bench-transactional
 
 bench-automations: $(STAMP)
 	$(BIN)/python -m bench.automations
 
 bench-campaigns: $(STAMP)
 	$(BIN)/python -m bench.campaigns
+
+bench-transactional: $(STAMP)
+	$(BIN)/python -m bench.transactional
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

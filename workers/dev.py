@@ -16,7 +16,7 @@ from nurture.db.migrate import upgrade
 from nurture.db.session import session_factory, transaction
 from nurture.settings import Settings
 from nurture.temporal import search_attributes
-from nurture.temporal.binaries import temporal_cli
+from nurture.temporal.binaries import dev_server_flags, temporal_cli
 from nurture.temporal.client import connect
 from workers.doctor import run_diagnostics
 from workers.processes import ProcessGroup
@@ -172,6 +172,7 @@ def start(settings: Settings, group: ProcessGroup) -> str | None:
             "--log-level",
             "warn",
             *search_attributes.cli_flags(),
+            *dev_server_flags(),
         ],
         env=env,
         log=temporal_log,
