@@ -152,7 +152,15 @@ async def test_the_two_sending_modes_never_mix(crm: Crm) -> None:
 
     sessions = session_factory(crm.stack.settings.resolved_database_url)
     with transaction(sessions) as session:
-        session.add(Mailbox(user_id=crm.owner_id, settings={}, secret_sealed="x", last_uid=0))
+        # As a connected mailbox is stored (the API checks it first; none is reached here).
+        session.add(
+            Mailbox(
+                user_id=crm.owner_id,
+                settings={"from_email": "grace@mail.example"},
+                secret_sealed="x",
+                last_uid=0,
+            )
+        )
     refused = await asyncio.to_thread(crm.post, path, {"subject": "Hi", "text": "x", "via": "platform"})
     assert refused.status_code == 409
     assert f"disconnect it (DELETE /users/{crm.owner_id}/mailbox)" in refused.json()["detail"]
