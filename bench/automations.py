@@ -26,11 +26,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.bare_workflow import BenchBareWorkflow
+from bench.processes import start_dev_server
 from nurture.automations.bulk import Audience, EnrollmentProgress
 from nurture.automations.control import start_enrollment
 from nurture.automations.enroll import enroll
@@ -50,8 +49,6 @@ from nurture.db.models import (
 )
 from nurture.db.session import session_factory, transaction
 from nurture.settings import Settings
-from nurture.temporal import search_attributes
-from nurture.temporal.binaries import temporal_cli
 from workers.bytecode import cache_workflow_bytecode
 from workers.registration import WorkerDeps, running_workers
 
@@ -244,12 +241,7 @@ async def main(contacts: int, latency_runs: int, database_url: str | None) -> No
     data = Path(tempfile.mkdtemp(prefix="nurture-bench-"))
     url = database_url or f"sqlite:///{data / 'bench.db'}"
     upgrade(url)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(temporal_cli()),
-        search_attributes=search_attributes.ALL,
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-    )
+    env = await start_dev_server()
     run = uuid.uuid4().hex[:8]
     settings = Settings(
         env="test",

@@ -38,19 +38,16 @@ import time
 import uuid
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.campaign_send import CampaignRun, phases, send_campaign
 from bench.campaign_setup import draft_campaign, newsletter_template, subscribed_list
-from bench.processes import free_port, memory_kib, start_postmark_server, start_worker
+from bench.processes import free_port, memory_kib, start_dev_server, start_postmark_server, start_worker
 from bench.raw_posting import RawRun, batch_bodies, raw_rounds, server_count
 from nurture.campaigns.sending import MAX_BATCH
 from nurture.db.migrate import upgrade
 from nurture.db.session import session_factory
 from nurture.settings import Settings
-from nurture.temporal import search_attributes
-from nurture.temporal.binaries import temporal_cli
 from workers.processes import ProcessGroup
 from workflows.campaign import IN_FLIGHT
 
@@ -135,12 +132,7 @@ async def main(recipients: int, database_url: str | None, rounds: int, keep: boo
     group = ProcessGroup()
     env: WorkflowEnvironment | None = None
     try:
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(temporal_cli()),
-            search_attributes=search_attributes.ALL,
-            data_converter=pydantic_data_converter,
-            dev_server_log_level="error",
-        )
+        env = await start_dev_server()
         settings = Settings(
             env="test",
             data_dir=data,

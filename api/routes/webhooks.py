@@ -55,6 +55,11 @@ def check_credentials(request: Request, settings: Settings) -> None:
         raise Problem(401, "Unauthorized", "The webhook credentials are wrong", headers=CHALLENGE)
 
 
+# What any Postmark webhook route answers before it reads the payload.
+WEBHOOK_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ProblemDetails, "description": "Malformed JSON"},
+    401: {"model": ProblemDetails, "description": "Missing or wrong basic-auth credentials"},
+}
 # Concurrent deliveries of one event race on its dedup key; each retry finds the winner's row.
 ATTEMPTS = 3
 
@@ -91,8 +96,7 @@ def _handle(
     "/postmark",
     response_model=PostmarkWebhookResult,
     responses={
-        400: {"model": ProblemDetails, "description": "Malformed JSON"},
-        401: {"model": ProblemDetails, "description": "Missing or wrong basic-auth credentials"},
+        **WEBHOOK_PROBLEMS,
         422: {
             "model": ProblemDetails,
             "description": "Not a Postmark event, or an invalid address; `errors` names the field",

@@ -33,6 +33,7 @@ def temporal_test_server() -> Path:
 DEV_SERVER_DYNAMIC_CONFIG = ("history.transferProcessorMaxPollRPS=200",)
 
 
-def dev_server_flags() -> list[str]:
-    """The `temporal server start-dev` flags that tune the dev server for Nurture's latency."""
-    return [flag for value in DEV_SERVER_DYNAMIC_CONFIG for flag in ("--dynamic-config-value", value)]
+def dev_server_flags(values: tuple[str, ...] | list[str] = DEV_SERVER_DYNAMIC_CONFIG) -> list[str]:
+    """The `temporal server start-dev` flags for these `KEY=JSON` dynamic config values (by
+    default, those that tune the dev server for Nurture's latency)."""
+    return [flag for value in values for flag in ("--dynamic-config-value", value)]
