@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from nurture.cli.automations import ApplyRefused, apply_documents, load_documents
 from nurture.cli.campaigns import app as campaigns
+from nurture.cli.exit import run_and_exit
 from nurture.crud import automations as automations_crud
 from nurture.crud.api_keys import KEY_PREFIX, create_api_key, list_api_keys, revoke_api_key
 from nurture.db.migrate import current_revision, upgrade
@@ -287,3 +288,8 @@ def automations_list() -> None:
             str(running[row.id]),
         )
     console.print(table, soft_wrap=False)
+
+
+def main() -> None:
+    """The `nurture` command (see nurture.cli.exit for why it leaves as it does)."""
+    run_and_exit(app)
