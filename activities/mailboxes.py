@@ -9,13 +9,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from nurture.automations.runs import ContactDispatch
+from nurture.automations.triggers import triggered
 from nurture.db.base import utcnow
 from nurture.db.models import Contact, Deal, DealContact, Message, User
 from nurture.db.session import transaction
 from nurture.email.compose import outgoing_of
 from nurture.email.engagement import deliver_engagement, engagement_of
 from nurture.email.pipeline import SendDeferred, SendPipeline
-from nurture.email.replies import record_reply
+from nurture.email.replies import record_reply, reply_changes
 from nurture.email.smtp import SmtpProvider, build_mime
 from nurture.mailbox.errors import MailboxError, MailboxUnavailable
 from nurture.mailbox.fetch import fetch_since
@@ -31,6 +33,16 @@ from nurture.settings import Settings
 SYNC_BATCH = 50
 # On the first sync (or after the folder's UIDVALIDITY changed), replies from this far back.
 FIRST_SYNC_LOOKBACK = timedelta(days=7)
+
+
+def _triggered_by_reply(session: Session, message: Message) -> list[ContactDispatch]:
+    """The automations a reply to `message` starts, worked out with the reply's recording, so the
+    sync's workflow starts them durably (as a run's own contact steps do)."""
+    changes = reply_changes(message)
+    if not changes or message.contact_id is None:
+        return []
+    automations = [match.automation_id for match in triggered(session, changes=changes)]
+    return [ContactDispatch(contact_id=message.contact_id, automations=automations)] if automations else []
 
 
 class MailboxActivities:
@@ -156,6 +168,7 @@ class MailboxActivities:
             self._note_error(user_id, str(exc))
             return SyncResult(connected=True, error=str(exc)), []
         engagements: list[tuple[str | None, Engagement]] = []
+        dispatches: list[ContactDispatch] = []
         recorded = 0
         with transaction(self._sessions) as session:
             mailbox = mailbox_of(session, user_id)
@@ -172,10 +185,17 @@ class MailboxActivities:
                 if event is not None:
                     recorded += 1
                     engagements.append((message.workflow_id, engagement_of(message, event)))
+                    dispatches += _triggered_by_reply(session, message)
             mailbox.uid_validity, mailbox.last_uid = fetched.uid_validity, fetched.last_uid
             mailbox.last_synced_at, mailbox.last_error = utcnow(), None
-        count = len(fetched.messages)
-        return SyncResult(connected=True, fetched=count, recorded=recorded, more=fetched.more), engagements
+        result = SyncResult(
+            connected=True,
+            fetched=len(fetched.messages),
+            recorded=recorded,
+            more=fetched.more,
+            dispatches=dispatches,
+        )
+        return result, engagements
 
     def _note_error(self, user_id: int, error: str) -> None:
         with transaction(self._sessions) as session:

@@ -31,6 +31,7 @@ from nurture.automations.triggers import (
     Tagged,
     Triggered,
     active_definitions,
+    heard_by_runs,
     triggered_by,
 )
 from nurture.db.models import ActivityEvent, AutomationRun, RunStatus
@@ -182,7 +183,8 @@ async def _client(app: FastAPI) -> tuple[Client | None, str | None]:
 async def dispatch(app: FastAPI, *, contact_id: int, changes: Sequence[Change]) -> Dispatched:
     """Signal the contact's running runs about committed changes and start the automations they trigger.
 
-    Events go to each run as `contact_event`; any other change as one `contact_changed`. Temporal
+    Events go to each run as `contact_event`; a reply to none (`heard_by_runs`); any other change
+    as one `contact_changed`. Temporal
     is only contacted when there is a run to tell or an automation to start, and never raises out
     of here: what could not be done is in the result (and the log).
 
@@ -198,17 +200,13 @@ async def dispatch(app: FastAPI, *, contact_id: int, changes: Sequence[Change]) 
         return Dispatched()
     runs, definitions = await asyncio.to_thread(_look_up, app.state.sessions, [contact_id])
     matches = triggered_by(definitions, changes)
-    if not runs.get(contact_id) and not matches:
+    heard = heard_by_runs(changes)
+    to_tell = runs.get(contact_id, []) if heard else []
+    if not to_tell and not matches:
         return Dispatched()
     client, error = await _client(app)
     return await _deliver(
-        app,
-        client,
-        contact_id=contact_id,
-        changes=changes,
-        runs=runs.get(contact_id, []),
-        matches=matches,
-        error=error,
+        app, client, contact_id=contact_id, changes=heard, runs=to_tell, matches=matches, error=error
     )
 
 

@@ -49,6 +49,14 @@ class MailboxSyncWorkflow:
                 retry_policy=SYNC_RETRY,
             )
             recorded += result.recorded
+            for dispatch in result.dispatches:
+                # The reply is recorded: starting what it triggers is retried until it is done.
+                await workflow.execute_activity(
+                    "dispatch_contact_change",
+                    dispatch,
+                    result_type=list[str],
+                    start_to_close_timeout=timedelta(minutes=1),
+                )
             if not result.connected:
                 return recorded
             if not result.more:

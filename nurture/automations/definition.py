@@ -71,8 +71,26 @@ class Manual(Part):
     type: Literal["manual"]
 
 
+class OneToOneReplied(Part):
+    """The contact replied to a 1:1 email: any user's, or only `user_id`'s.
+
+    Each reply recorded (through Postmark's inbound webhook or a connected mailbox's sync) starts
+    a run, as far as the entry rule allows; an automatic reply (out of office) starts none.
+    """
+
+    type: Literal["one_to_one_replied"]
+    user_id: int | None = Field(default=None, ge=1, description="Only replies to this user's emails")
+
+
 Trigger = Annotated[
-    ListSubscribed | TagAdded | TagRemoved | FieldChanged | EventReceived | DateReached | Manual,
+    ListSubscribed
+    | TagAdded
+    | TagRemoved
+    | FieldChanged
+    | EventReceived
+    | DateReached
+    | Manual
+    | OneToOneReplied,
     Field(discriminator="type"),
 ]
 

@@ -15,6 +15,7 @@ from nurture.automations.definition import (
     If,
     ListSubscribed,
     NotifyUser,
+    OneToOneReplied,
     SendEmail,
     StartAutomation,
     WaitFor,
@@ -67,6 +68,8 @@ def _references(definition: Definition) -> Iterator[tuple[Loc, str, int, str | N
     for i, trigger in enumerate(definition.triggers):
         if isinstance(trigger, ListSubscribed):
             yield ("triggers", i, "list_id"), "list", trigger.list_id, None
+        elif isinstance(trigger, OneToOneReplied) and trigger.user_id is not None:
+            yield ("triggers", i, "user_id"), "user", trigger.user_id, None
     for i, exit_ in enumerate(definition.exits):
         if isinstance(exit_, ExitOnLeavingList):
             yield ("exits", i, "list_id"), "list", exit_.list_id, None

@@ -18,6 +18,7 @@ from nurture.automations.definition import (
     EventReceived,
     FieldChanged,
     ListSubscribed,
+    OneToOneReplied,
     TagAdded,
     TagRemoved,
     Trigger,
@@ -66,7 +67,14 @@ class EventRecorded:
     properties: dict[str, Any] = field(default_factory=dict)
 
 
-Change = SubscriptionChanged | Tagged | Untagged | FieldUpdated | EventRecorded
+@dataclass(frozen=True)
+class Replied:
+    """The contact replied to a 1:1 email `user_id` sent (the contact itself did not change)."""
+
+    user_id: int
+
+
+Change = SubscriptionChanged | Tagged | Untagged | FieldUpdated | EventRecorded | Replied
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,15 @@ def fires(trigger: Trigger, change: Change) -> bool:
                 key in change.properties and change.properties[key] == value
                 for key, value in trigger.properties.items()
             )
+        case OneToOneReplied(), Replied():
+            return trigger.user_id is None or trigger.user_id == change.user_id
     return False
+
+
+def heard_by_runs(changes: Sequence[Change]) -> list[Change]:
+    """The changes a contact's running runs are told of: a reply already reaches the run that sent
+    the email, and changes nothing the others check."""
+    return [change for change in changes if not isinstance(change, Replied)]
 
 
 def entry_value(definition: Definition, change: Change) -> str | None:

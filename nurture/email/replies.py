@@ -4,6 +4,7 @@ import hashlib
 
 from sqlalchemy.orm import Session
 
+from nurture.automations.triggers import Change, Replied
 from nurture.crud.engagement import record_engagement
 from nurture.db.models import EngagementType, Message, MessageEvent
 from nurture.email.inbound import InboundEmail
@@ -42,3 +43,11 @@ def record_reply(
         data=data,
         dedup_key=reply_key(reply),
     )
+
+
+def reply_changes(message: Message) -> list[Change]:
+    """What a reply to `message` is to automations' triggers: a reply to a 1:1 email (one a user
+    sent) to a contact, or nothing."""
+    if message.user_id is None or message.contact_id is None:
+        return []
+    return [Replied(message.user_id)]

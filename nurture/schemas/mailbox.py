@@ -2,7 +2,9 @@
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from nurture.automations.runs import ContactDispatch
 
 
 class SyncResult(BaseModel):
@@ -16,6 +18,8 @@ class SyncResult(BaseModel):
     more: bool = False
     # Why the mailbox could not be read (a refused login): it stays until the user reconnects.
     error: str | None = None
+    # The automations replies recorded by this sync start ("replied to a 1:1 email"), per contact.
+    dispatches: list[ContactDispatch] = Field(default_factory=list)
 
 
 class OwnerSender(BaseModel):

@@ -217,7 +217,10 @@ def test_refused_definitions_name_each_path_and_write_nothing(
 def test_references_lists_users_automations_and_kinds(api: TestClient, refs: dict[str, int]) -> None:
     cart = _create(api, "Cart abandonment", cart_abandonment(reminder=refs["cart"]))
     follow_up = {
-        "triggers": [{"type": "tag_added", "tag": "trial"}],
+        "triggers": [
+            {"type": "tag_added", "tag": "trial"},
+            {"type": "one_to_one_replied", "user_id": 6665},
+        ],
         "exits": [{"type": "left_list", "list_id": 7777}],
         "steps": [
             {
@@ -241,6 +244,7 @@ def test_references_lists_users_automations_and_kinds(api: TestClient, refs: dic
         ],
     }
     assert _refused(api.post("/automations", json={"name": "Trial", "definition": follow_up})) == [
+        ("definition.triggers[1].user_id", "triggers[1]: user_id: user 6665 does not exist"),
         ("definition.exits[0].list_id", "exits[0]: list_id: list 7777 does not exist"),
         ("definition.steps[1].user_id", "steps[1] (tell-owner): user_id: user 6666 does not exist"),
         ("definition.steps[2].list_id", "steps[2] (join): list_id: list 5555 does not exist"),
@@ -271,6 +275,7 @@ def test_references_lists_users_automations_and_kinds(api: TestClient, refs: dic
     marketing: dict[str, Any] = copy.deepcopy(follow_up)
     marketing["exits"] = []
     marketing["steps"][0]["kind"] = "marketing"
+    marketing["triggers"][1]["user_id"] = refs["owner"]
     marketing["steps"][1]["user_id"] = refs["owner"]
     marketing["steps"][2]["list_id"] = refs["newsletter"]
     del marketing["steps"][4]

@@ -165,6 +165,17 @@ async def test_a_reply_synced_from_the_mailbox_moves_a_waiting_automation_on(
         json={"name": f"Ask {crm.stack.run}", "status": "active", "definition": definition},
     )
     assert automation.status_code == 201, automation.text
+    # Started by the same reply, once the sync records it: "replied to a 1:1 email".
+    on_reply = {
+        "triggers": [{"type": "one_to_one_replied", "user_id": crm.owner_id}],
+        "steps": [{"id": "thank", "type": "tag", "add": ["answered-grace"]}],
+    }
+    started_by_reply = await asyncio.to_thread(
+        api.post,
+        "/automations",
+        json={"name": f"On reply {crm.stack.run}", "status": "active", "definition": on_reply},
+    )
+    assert started_by_reply.status_code == 201, started_by_reply.text
     enrolled = await asyncio.to_thread(
         api.post, f"/automations/{automation.json()['id']}/enrollments", json={"contact_id": crm.contact_id}
     )
@@ -184,4 +195,4 @@ async def test_a_reply_synced_from_the_mailbox_moves_a_waiting_automation_on(
             for tag in crm.get(f"/contacts/{crm.contact_id}").json()["tags"]
         ]
 
-    await _until(lambda: "replied" in tags())
+    await _until(lambda: {"replied", "answered-grace"} <= set(tags()))

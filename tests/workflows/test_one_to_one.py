@@ -141,6 +141,63 @@ async def test_replies_that_are_automatic_or_not_ours_are_acknowledged_and_not_r
     assert [e["type"] for e in listed["events"] if e["type"] == "replied"] == []
 
 
+def _replied_automation(crm: Crm, *, user_id: int, tag: str) -> int:
+    """An active automation started by replies to `user_id`'s 1:1 emails: it tags and ends, and
+    a contact may enter again once a run has ended."""
+    definition = {
+        "triggers": [{"type": "one_to_one_replied", "user_id": user_id}],
+        "entry": {"mode": "after_previous"},
+        "steps": [{"id": "mark", "type": "tag", "add": [tag]}],
+    }
+    body = {"name": f"{tag} {crm.stack.run}", "status": "active", "definition": definition}
+    created = crm.post("/automations", body)
+    assert created.status_code == 201, created.text
+    return int(created.json()["id"])
+
+
+def _runs(crm: Crm, automation_id: int) -> list[str]:
+    return [run["status"] for run in crm.get(f"/automations/{automation_id}/runs").json()["data"]]
+
+
+async def _until(check: Any, *, seconds: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await asyncio.to_thread(check):
+        assert asyncio.get_running_loop().time() < deadline, "not within the time"
+        await asyncio.sleep(0.2)
+
+
+async def test_each_reply_to_a_1to1_email_starts_the_automations_it_triggers(crm: Crm, worker: None) -> None:
+    with transaction(session_factory(crm.stack.settings.resolved_database_url)) as session:
+        colleague = User(email=f"alan-{crm.stack.run}@seller.example", name="Alan Turing")
+        session.add(colleague)
+        session.flush()
+        colleague_id = colleague.id
+    ours = await asyncio.to_thread(_replied_automation, crm, user_id=crm.owner_id, tag="wrote-back")
+    theirs = await asyncio.to_thread(_replied_automation, crm, user_id=colleague_id, tag="wrote-to-alan")
+    response = await asyncio.to_thread(
+        crm.post, f"/contacts/{crm.contact_id}/emails", {"subject": "Our proposal", "text": "Hi"}, wait="true"
+    )
+    [email] = crm.stack.arrived(response.json()["key"])
+    reply = {"from": "ada@buyer.example", "to": email["ReplyTo"], "subject": "Re: Our proposal"}
+
+    away = await asyncio.to_thread(
+        crm.reply, reply | {"text": "Back Monday", "headers": {"Auto-Submitted": "auto-replied"}}
+    )
+    assert away.json()["recorded"] is False
+    first = inbound_payload(
+        reply | {"text": "Yes"}, message_id=str(uuid.uuid4()), date=format_datetime(utcnow())
+    )
+    assert (await asyncio.to_thread(crm.deliver, first)).json()["recorded"] is True
+    await _until(lambda: _runs(crm, ours) == ["completed"])
+    # Postmark retrying the same reply records nothing and starts nothing; a second reply does.
+    assert (await asyncio.to_thread(crm.deliver, first)).json()["recorded"] is False
+    assert (await asyncio.to_thread(crm.reply, reply | {"text": "And one more thing"})).json()["recorded"]
+    await _until(lambda: _runs(crm, ours) == ["completed", "completed"])
+
+    assert "wrote-back" in crm.get(f"/contacts/{crm.contact_id}").json()["tags"]
+    assert await asyncio.to_thread(_runs, crm, theirs) == []
+
+
 async def test_the_two_sending_modes_never_mix(crm: Crm) -> None:
     path = f"/contacts/{crm.contact_id}/emails"
     cc = await asyncio.to_thread(crm.post, path, {"subject": "Hi", "text": "x", "cc": ["b@example.com"]})

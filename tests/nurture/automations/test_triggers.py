@@ -9,12 +9,14 @@ from nurture.automations.triggers import (
     Change,
     EventRecorded,
     FieldUpdated,
+    Replied,
     SubscriptionChanged,
     Tagged,
     Triggered,
     Untagged,
     contact_fields,
     field_changes,
+    heard_by_runs,
     triggered,
 )
 from nurture.db.models import Automation, AutomationStatus, AutomationVersion, Contact
@@ -137,6 +139,18 @@ def test_only_active_automations_and_their_newest_version_count(settings: Settin
         )
     assert _started(settings, Tagged("vip")) == [(active, None)]
     assert _started(settings, Tagged("gold")) == [(changed, None)]
+
+
+def test_replies_to_1to1_email_start_the_automations_of_any_user_or_of_theirs(settings: Settings) -> None:
+    with transaction(session_factory(settings.resolved_database_url)) as session:
+        anyone = _automation(session, "Any reply", {"type": "one_to_one_replied"})
+        grace = _automation(session, "Grace's replies", {"type": "one_to_one_replied", "user_id": 7})
+        _automation(session, "Tagged", {"type": "tag_added", "tag": "replied"})
+    assert _started(settings, Replied(user_id=7)) == [(anyone, None), (grace, None)]
+    assert _started(settings, Replied(user_id=8)) == [(anyone, None)]
+    assert _started(settings, Tagged("replied")) != [(anyone, None)]
+    # A reply reaches the run that sent the email; the contact's other runs have nothing to re-check.
+    assert heard_by_runs([Replied(user_id=7), Tagged("x")]) == [Tagged("x")]
 
 
 def test_several_changes_firing_one_automation_start_it_once(settings: Settings) -> None:
