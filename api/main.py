@@ -34,6 +34,7 @@ from api.routes import (
     users,
     webhooks,
 )
+from api.schemas.transactional import MAX_REQUEST_BYTES
 from api.temporal import TemporalConnection
 from nurture.crud import contact_csv
 from nurture.db.session import session_factory
@@ -83,9 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = session_factory(settings.resolved_database_url)
     app.state.temporal = TemporalConnection(settings)
     errors.install(app)
-    # JSON bodies are small; the CSV import raises its own limit.
+    # JSON bodies are small; the CSV import and attachments raise their own limits.
     import_limit = contact_csv.MAX_BYTES + 64 * 1024
-    app.add_middleware(BodyLimit, default=MAX_JSON_BODY, per_path={"/contacts/import": import_limit})
+    larger = {"/contacts/import": import_limit, "/messages/transactional": MAX_REQUEST_BYTES}
+    app.add_middleware(BodyLimit, default=MAX_JSON_BODY, per_path=larger)
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     for router in PROTECTED_ROUTERS:

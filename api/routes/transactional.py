@@ -16,7 +16,9 @@ from api.schemas.messages import MessageAccepted
 from api.schemas.transactional import TransactionalCreate
 from api.send_workflows import start_send
 from nurture.crud.contacts import get_contact
-from nurture.db.models import ContactStatus, Suppression, Template
+from nurture.db.models import ContactStatus, Message, MessageStatus, Suppression, Template
+from nurture.email.attachments import discard, info_of, stage
+from nurture.email.outgoing import Attachment
 from nurture.schemas.email import Content, SendRequest, TemplateKind
 
 router = APIRouter(prefix="/messages", tags=["messages"])
@@ -60,6 +62,18 @@ def _check(session: Session, body: TransactionalCreate) -> None:
         session.rollback()
 
 
+def _unstage(session: Session, key: str, *, only_if_final: bool) -> None:
+    """Drop files this request staged that no run will send; while the first request's run may
+    still need them (`only_if_final` and not final yet), they stay for it to drop."""
+    if only_if_final:
+        status = session.scalar(select(Message.status).where(Message.key == key))
+        if status is None or status == MessageStatus.SENDING:
+            session.rollback()
+            return
+    discard(session, [key])
+    session.commit()
+
+
 @router.post("/transactional", status_code=202, response_model=MessageAccepted)
 async def send_transactional(
     session: SessionDep,
@@ -81,6 +95,9 @@ async def send_transactional(
     temporal = await get_temporal(request)
     key = message_key("tx", caller=caller.id, idempotency_key=idempotency_key)
     request_digest = digest(body)
+    files = [Attachment(a.name, a.media_type(), a.data(), a.content_id) for a in body.attachments]
+    # Before the run starts, which reads them; never through its history.
+    staged_now = await run_in_threadpool(stage, session, key=key, attachments=files)
     content = None
     if body.template_id is None:
         assert body.subject is not None  # the schema asks for a template or a subject
@@ -98,6 +115,7 @@ async def send_transactional(
         tag=body.tag,
         metadata=body.metadata,
         request_digest=request_digest,
+        attachments=[info_of(file) for file in files],
     )
     recipient = f"contact {body.contact_id}" if body.contact_id is not None else "an address"
     what = f"template {body.template_id}" if body.template_id is not None else "an email"
@@ -106,6 +124,13 @@ async def send_transactional(
         temporal, settings, send=send, summary=f"Transactional: {what} to {recipient}", wait=wait, memo=memo
     )
     if not started:
-        await refuse_another_request(handle, request_digest)
+        try:
+            await refuse_another_request(handle, request_digest)
+        except Exception:
+            if staged_now:  # this request's own files, under a key another request holds
+                await run_in_threadpool(_unstage, session, key, only_if_final=False)
+            raise
+        if staged_now:  # staged again after the first request's were sent and dropped
+            await run_in_threadpool(_unstage, session, key, only_if_final=True)
         response.status_code = 200
     return await accepted(session, settings, key=key, workflow_id=handle.id)

@@ -3,9 +3,9 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
-from nurture.schemas.email import EngagementType, MessageStatus, TemplateKind
+from nurture.schemas.email import AttachmentInfo, EngagementType, MessageStatus, TemplateKind
 from nurture.schemas.fields import FromAddress, Id, Input, Output
 
 # Keys become workflow ids (`message:{key}`), which operators read and must never hold personal
@@ -59,6 +59,8 @@ class MessagePublic(Output):
     workflow_id: str | None
     created_at: datetime
     sent_at: datetime | None
+    # A message sent without files stores none.
+    attachments: Annotated[list[AttachmentInfo], BeforeValidator(lambda files: files or [])] = []
     events: list[MessageEventPublic] = []
 
 

@@ -28,6 +28,7 @@ from nurture.db.base import utcnow
 from nurture.db.models import Message
 from nurture.db.session import transaction
 from nurture.email import ledger
+from nurture.email.attachments import AttachmentsMissing, discard, staged
 from nurture.email.compose import outgoing_of
 from nurture.email.outgoing import (
     EmailProvider,
@@ -106,12 +107,14 @@ class BatchSender:
             held = [h for h in held if not h.earlier] + self._settle(earlier, owner=owner, tally=tally)
         if held:
             self._deliver(held, tally, single=single)
+        self._discard_files(unique, tally)
         return tally
 
     def give_up(self, requests: list[SendRequest], *, why: str) -> Tally:
         """Close keys that will not be retried any more: sent if the provider has them, else failed."""
         owner = str(uuid.uuid4())
-        held, tally = self._begin(_unique(requests), owner=owner)
+        unique = _unique(requests)
+        held, tally = self._begin(unique, owner=owner)
         maybe = [h for h in held if h.maybe_sent and self._provider.can_search]
         found, search_failed = self._search(maybe)
         with transaction(self._sessions) as session, ledger.changes(session) as changes:
@@ -130,7 +133,15 @@ class BatchSender:
                 else:
                     reason = f"gave up: {why}"
                     tally.done[message.key] = changes.close(message, MessageStatus.FAILED, reason)
+        self._discard_files(unique, tally)
         return tally
+
+    def _discard_files(self, requests: dict[str, SendRequest], tally: Tally) -> None:
+        """Drop the staged files of keys now final: the message keeps their names and sizes."""
+        final = [key for key, request in requests.items() if request.attachments and key in tally.done]
+        if final:
+            with transaction(self._sessions) as session:
+                discard(session, final)
 
     def _begin(self, requests: dict[str, SendRequest], *, owner: str) -> tuple[list[Held], Tally]:
         """Step 1: final results, claims on `sending` keys, new keys reserved (in one transaction)."""
@@ -139,7 +150,7 @@ class BatchSender:
             tally = Tally()
             try:
                 with transaction(self._sessions) as session, ledger.changes(session) as changes:
-                    held = self._claim(session, requests, owner=owner, tally=tally)
+                    held = self._claim(changes, requests, owner=owner, tally=tally)
                     claimed = {h.email.key for h in held} | tally.done.keys() | tally.unfinished.keys()
                     tally.done.update((key, result) for key, result in failed.items() if key not in claimed)
                     new = [d for d in drafts if d.key not in claimed]
@@ -149,7 +160,7 @@ class BatchSender:
                             changes, new, owner=owner, until=until, settings=self._settings
                         )
                         tally.done.update(ended)
-                        held += [Held(m.id, outgoing_of(m), maybe_sent=False, earlier=False) for m in ready]
+                        held += _hold(changes, ready, tally, earlier=False)
                 return held, tally
             except IntegrityError:
                 # Another attempt reserved some of these keys just now: the next try claims them.
@@ -173,13 +184,13 @@ class BatchSender:
             return drafting.compose(), drafting.failed
 
     def _claim(
-        self, session: Session, requests: dict[str, SendRequest], *, owner: str, tally: Tally
+        self, changes: ledger.Changes, requests: dict[str, SendRequest], *, owner: str, tally: Tally
     ) -> list[Held]:
         # Locked in id order, so two attempts on overlapping batches never deadlock.
         query = select(Message).where(Message.key.in_(requests)).order_by(Message.id).with_for_update()
         now = utcnow()
         claimed: list[Message] = []
-        for message in session.scalars(query):
+        for message in changes.session.scalars(query):
             if message.status != MessageStatus.SENDING:
                 tally.done[message.key] = ledger.result_of(message)
             elif ledger.claim(message, owner=owner, now=now):
@@ -193,7 +204,7 @@ class BatchSender:
         until = now + self._lease + searches * self._call
         for message in claimed:
             message.lease_until = until
-        return [Held(m.id, outgoing_of(m), m.maybe_sent, earlier=True) for m in claimed]
+        return _hold(changes, claimed, tally, earlier=True)
 
     def _settle(self, earlier: list[Held], *, owner: str, tally: Tally) -> list[Held]:
         """Step 2: of the keys an earlier attempt held, those still to send (their lease extended)."""
@@ -315,6 +326,20 @@ class BatchSender:
             return outcome
         ledger.release(message, reason=outcome.reason, maybe_sent=False, hold_until=None)
         return outcome
+
+
+def _hold(changes: ledger.Changes, messages: list[Message], tally: Tally, *, earlier: bool) -> list[Held]:
+    """The emails of keys this attempt holds, with their staged files; a key whose files are gone
+    fails rather than going out without them."""
+    held = []
+    for message in messages:
+        try:
+            files = staged(changes.session, message)
+        except AttachmentsMissing as exc:
+            tally.done[message.key] = changes.close(message, MessageStatus.FAILED, str(exc))
+            continue
+        held.append(Held(message.id, outgoing_of(message, attachments=files), message.maybe_sent, earlier))
+    return held
 
 
 def _unique(requests: list[SendRequest]) -> dict[str, SendRequest]:

@@ -6,7 +6,7 @@ from email.utils import parseaddr
 from html import escape
 
 from nurture.db.models import Contact, Message
-from nurture.email.outgoing import OutgoingEmail
+from nurture.email.outgoing import Attachment, OutgoingEmail
 from nurture.schemas.email import SendRequest, TemplateKind
 from nurture.settings import Settings
 from nurture.templates.render import Renderable, Sender
@@ -17,8 +17,9 @@ from nurture.tracking.tokens import Purpose, sign, signing_keys
 _HREF = re.compile(r"""href\s*=\s*["']""")
 
 
-def outgoing_of(message: Message) -> OutgoingEmail:
-    """The email a composed message hands its provider: the very same on every attempt."""
+def outgoing_of(message: Message, *, attachments: tuple[Attachment, ...] = ()) -> OutgoingEmail:
+    """The email a composed message hands its provider, with its staged files: the very same on
+    every attempt."""
     return OutgoingEmail(
         key=message.key,
         from_email=message.from_email,
@@ -33,6 +34,7 @@ def outgoing_of(message: Message) -> OutgoingEmail:
         bcc=tuple(message.bcc or ()),
         reply_to=message.reply_to,
         metadata=dict(message.custom_metadata or {}),
+        attachments=attachments,
     )
 
 

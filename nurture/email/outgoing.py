@@ -5,6 +5,17 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with an email."""
+
+    name: str
+    content_type: str
+    content: bytes
+    # Set for an inline image the HTML shows as `cid:<content_id>`.
+    content_id: str | None = None
+
+
+@dataclass(frozen=True)
 class OutgoingEmail:
     """One rendered email, ready for a provider; `key` is its message key."""
 
@@ -23,6 +34,7 @@ class OutgoingEmail:
     reply_to: str | None = None
     # The caller's metadata (Postmark's Metadata), beside Nurture's own key.
     metadata: dict[str, str] = field(default_factory=dict)
+    attachments: tuple[Attachment, ...] = ()
 
 
 class ProviderError(Exception):

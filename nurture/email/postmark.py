@@ -1,6 +1,7 @@
 """Sending through Postmark with postmarker: one client per thread, a timeout on every call,
 failures classified, and earlier sends found again by the message key in Metadata."""
 
+import base64
 import threading
 from email.utils import parseaddr
 from typing import Any
@@ -10,6 +11,7 @@ from postmarker.core import PostmarkClient
 from postmarker.exceptions import ClientError
 
 from nurture.email.outgoing import (
+    Attachment,
     NotSent,
     OutcomeUnknown,
     OutgoingEmail,
@@ -98,7 +100,20 @@ def _payload(email: OutgoingEmail) -> dict[str, Any]:
         # Nurture tracks opens and clicks itself, with signed links it can verify.
         "TrackOpens": False,
         "TrackLinks": "None",
+        "Attachments": [_attachment(file) for file in email.attachments] or None,
     }
+
+
+def _attachment(file: Attachment) -> dict[str, str]:
+    """Postmark's attachment object; an inline image's ContentID is `cid:` and its id."""
+    fields = {
+        "Name": file.name,
+        "Content": base64.b64encode(file.content).decode("ascii"),
+        "ContentType": file.content_type,
+    }
+    if file.content_id is not None:
+        fields["ContentID"] = f"cid:{file.content_id}"
+    return fields
 
 
 class PostmarkProvider:

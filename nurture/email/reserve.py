@@ -235,6 +235,7 @@ class Sources:
             from_email=request.from_email or settings.email_from,
             reply_to=request.reply_to,
             custom_metadata=request.metadata or None,
+            attachments=[info.model_dump(exclude_none=True) for info in request.attachments] or None,
             request_digest=request.request_digest,
             user_id=request.user_id,
             deal_id=request.deal_id,

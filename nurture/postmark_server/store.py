@@ -65,6 +65,8 @@ class StoredMessage:
             "ReplyTo": email.reply_to,
             "Headers": list(email.headers),
             "Template": email.template,
+            # Postmark's own views name the files only; the local one shows them as posted.
+            "AttachmentFiles": list(email.attachments),
         }
 
     def mime(self) -> str:

@@ -61,6 +61,16 @@ class Content(BaseModel):
     text: str | None = None
 
 
+class AttachmentInfo(BaseModel):
+    """A file staged for a message key (nurture.email.attachments): what history and the message
+    keep of it; its content stays in the database."""
+
+    name: str
+    content_type: str
+    size: int
+    content_id: str | None = None
+
+
 class SendRequest(BaseModel):
     """One email to send through the pipeline; `key` makes it happen at most once.
 
@@ -101,6 +111,8 @@ class SendRequest(BaseModel):
     route_replies: bool = False
     # Sent over SMTP through the user's connected mailbox, rather than through Postmark.
     via_mailbox: bool = False
+    # Files staged for this key before the send started, in order.
+    attachments: list[AttachmentInfo] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_email_for_one_recipient(self) -> "SendRequest":

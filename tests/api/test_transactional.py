@@ -3,10 +3,12 @@ before any run starts (Temporal is down here)."""
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
+from api.schemas.transactional import MAX_REQUEST_BYTES
 from nurture.crud.suppressions import suppress_address
 from nurture.crud.templates import create_template
-from nurture.db.models import Contact, ContactStatus, SuppressionReason
+from nurture.db.models import Contact, ContactStatus, StagedAttachment, SuppressionReason
 from nurture.db.session import session_factory, transaction
 from nurture.schemas.email import TemplateKind
 from nurture.settings import Settings
@@ -45,6 +47,26 @@ def template_id(settings: Settings) -> int:
         ({"to": "ada@example.com", "template_id": 999}, "template_id", "template 999 does not exist"),
         ({"contact_id": 999, "subject": "Hi", "text": "x"}, "contact_id", "contact 999 does not exist"),
         ({**EMAIL, "cc": ["b@example.com"]}, "cc", "Extra inputs are not permitted"),
+        (
+            {**EMAIL, "attachments": [{"name": "a.pdf", "content": "%%"}]},
+            "attachments[0].content",
+            "not base64",
+        ),
+        (
+            {**EMAIL, "attachments": [{"name": "../etc/passwd", "content": "aGk="}]},
+            "attachments[0].name",
+            "should match pattern",
+        ),
+        (
+            {**EMAIL, "attachments": [{"name": "a", "content": "aGk=", "content_type": "pdf"}]},
+            "attachments[0].content_type",
+            "should match pattern",
+        ),
+        (
+            {**EMAIL, "attachments": [{"name": f"{i}.bin", "content": "A" * 2_400_000} for i in range(6)]},
+            "attachments",
+            "10,800,000 bytes in all; Postmark takes up to 10,000,000",
+        ),
     ],
 )
 def test_bad_input_is_refused_naming_the_field(
@@ -95,3 +117,20 @@ def test_a_contact_who_unsubscribed_from_marketing_is_not_refused(
     )
     # Past the checks: only Temporal, down in this test, stops it.
     assert response.status_code == 503 and "Temporal" in response.json()["detail"]
+
+
+def test_nothing_is_staged_for_a_refused_request(api: TestClient, settings: Settings) -> None:
+    files = [{"name": "invoice.pdf", "content": "JVBERi0xLjQ="}]
+    response = api.post("/messages/transactional", json={**EMAIL, "to": "nobody", "attachments": files})
+    assert response.status_code == 422
+    with session_factory(settings.resolved_database_url)() as session:
+        assert session.scalar(select(func.count()).select_from(StagedAttachment)) == 0
+
+
+def test_a_body_over_the_route_s_limit_is_refused_before_it_is_read(api: TestClient) -> None:
+    content = "A" * MAX_REQUEST_BYTES
+    response = api.post(
+        "/messages/transactional", json={**EMAIL, "attachments": [{"name": "x", "content": content}]}
+    )
+    assert response.status_code == 413
+    assert response.json()["detail"] == f"The request body is over {MAX_REQUEST_BYTES:,} bytes"

@@ -2,6 +2,7 @@
 
 from nurture.db.models.activity import ActivityEvent
 from nurture.db.models.api_keys import ApiKey
+from nurture.db.models.attachments import StagedAttachment
 from nurture.db.models.automations import (
     Automation,
     AutomationRun,
@@ -48,6 +49,7 @@ __all__ = [
     "MessageStatus",
     "Partial",
     "RecipientStatus",
+    "StagedAttachment",
     "RunStatus",
     "StepEntry",
     "SubscriptionStatus",

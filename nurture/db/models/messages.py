@@ -57,8 +57,9 @@ class Message(Timestamps, Base):
     reply_to: Mapped[str | None] = mapped_column(String(400))
     cc: Mapped[list[str] | None] = mapped_column(JsonDict)
     bcc: Mapped[list[str] | None] = mapped_column(JsonDict)
-    # Postmark's shape: [{"Name", "Content" (base64), "ContentType", "ContentID"?}].
-    attachments: Mapped[list[dict[str, str]] | None] = mapped_column(JsonDict)
+    # Each file's name, content_type, size (and content_id); the files themselves are staged
+    # (StagedAttachment) and dropped once the message is final.
+    attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonDict)
     # The caller's metadata, handed to Postmark beside Nurture's own key.
     custom_metadata: Mapped[dict[str, str] | None] = mapped_column(JsonDict)
     # SHA-256 of the API request that made it (Idempotency-Key): the same key with another
