@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench bench-automations bench-campaigns bench-transactional clean
+.PHONY: dev test lint bench bench-automations bench-campaigns bench-transactional bench-waiting-runs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,9 @@ dev: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-bench: bench-automations bench-campaigns bench-transactional
+# Every benchmark in turn, the figures to BENCHMARKS.md; `make bench BENCH_ARGS=--quick` for a quick check.
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 bench-automations: $(STAMP)
 	$(BIN)/python -m bench.automations
@@ -30,6 +32,9 @@ bench-campaigns: $(STAMP)
 
 bench-transactional: $(STAMP)
 	$(BIN)/python -m bench.transactional
+
+bench-waiting-runs: $(STAMP)
+	$(BIN)/python -m bench.waiting_runs
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

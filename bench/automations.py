@@ -30,6 +30,7 @@ from temporalio.worker import Worker
 
 from bench.bare_workflow import BenchBareWorkflow
 from bench.processes import start_dev_server
+from bench.results import BenchmarkRun, at_least, shown, under
 from nurture.automations.bulk import Audience, EnrollmentProgress
 from nurture.automations.control import start_enrollment
 from nurture.automations.enroll import enroll
@@ -53,6 +54,8 @@ from workers.bytecode import cache_workflow_bytecode
 from workers.registration import WorkerDeps, running_workers
 
 CONCURRENCY = 50
+TARGET_RATIO = 0.7
+TARGET_P99_MS = 500.0
 
 
 def _automation(sessions, steps: list[dict]) -> int:  # type: ignore[no-untyped-def]
@@ -237,7 +240,8 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-async def main(contacts: int, latency_runs: int, database_url: str | None) -> None:
+async def main(contacts: int, latency_runs: int, database_url: str | None) -> BenchmarkRun:
+    """Run both measures on a fresh dev server, print them, and return them with their targets."""
     data = Path(tempfile.mkdtemp(prefix="nurture-bench-"))
     url = database_url or f"sqlite:///{data / 'bench.db'}"
     upgrade(url)
@@ -264,9 +268,24 @@ async def main(contacts: int, latency_runs: int, database_url: str | None) -> No
         f"automation enrollment:             {automations:8.1f} per second"
         f"  ({automations / bare:.2f} of bare)"
     )
-    print(
-        f"signal to next step: p50 {_percentile(latencies, 0.5):.0f} ms, "
-        f"p99 {_percentile(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms"
+    p50, p99 = _percentile(latencies, 0.5), _percentile(latencies, 0.99)
+    print(f"signal to next step: p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {max(latencies):.0f} ms")
+    return BenchmarkRun(
+        "automations",
+        f"{database}; {contacts:,} contacts enrolled against {contacts:,} bare workflows; "
+        f"{latency_runs:,} runs signalled",
+        [
+            shown("bare workflow, one activity and one wait", bare, "per s"),
+            shown("automation enrollment", automations, "per s"),
+            at_least(
+                "enrollment, share of bare",
+                automations / bare,
+                TARGET_RATIO,
+                ratio_of="automation enrollment / bare workflow",
+            ),
+            shown("signal to next step, p50", p50, "ms"),
+            under("signal to next step, p99", p99, TARGET_P99_MS, "ms"),
+        ],
     )
 
 

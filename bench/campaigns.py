@@ -44,6 +44,7 @@ from bench.campaign_send import CampaignRun, phases, send_campaign
 from bench.campaign_setup import draft_campaign, newsletter_template, subscribed_list
 from bench.processes import free_port, memory_kib, start_dev_server, start_postmark_server, start_worker
 from bench.raw_posting import RawRun, batch_bodies, raw_rounds, server_count
+from bench.results import BenchmarkRun, Result, at_least, shown, under
 from nurture.campaigns.sending import MAX_BATCH
 from nurture.db.migrate import upgrade
 from nurture.db.session import session_factory
@@ -71,8 +72,8 @@ def report(
     times: dict[str, float],
     idle_kib: int,
     workers: int,
-) -> None:
-    """Print the figures, each target with whether it was met."""
+) -> list[Result]:
+    """Print the figures, each target with whether it was met; return them."""
     end_to_end = recipients / run.seconds
     rates = [r.emails / r.seconds for r in raws]
     raw_rate = statistics.median(rates)
@@ -100,21 +101,44 @@ def report(
     )
     print(f"end to end / raw: {ratio:.2f} (target {TARGET_RATIO}: {_verdict(ratio >= TARGET_RATIO)})")
     memory = [(share, run.memory_at(share)) for share in MILESTONES]
-    shown = ", ".join(f"{share:.0%} {kib / 1024:.0f}" if kib else f"{share:.0%} -" for share, kib in memory)
+    points = ", ".join(f"{share:.0%} {kib / 1024:.0f}" if kib else f"{share:.0%} -" for share, kib in memory)
     print(
-        f"worker RSS (MiB, the largest worker): idle {idle_kib / 1024:.0f}; {shown}; "
+        f"worker RSS (MiB, the largest worker): idle {idle_kib / 1024:.0f}; {points}; "
         f"peak {run.peak_kib / 1024:.0f}"
     )
     quarter, full = memory[1][1], memory[-1][1]
+    growth = None
     if quarter and full:
         growth = full / quarter - 1
         print(f"worker growth 25% -> 100%: {growth:+.1%} (flat, under {FLAT:.0%}: {_verdict(growth < FLAT)})")
     else:
         print("worker growth 25% -> 100%: not sampled (the send was too quick; send to more recipients)")
+    return [
+        at_least("end to end", end_to_end, TARGET_RATE, "emails/s"),
+        shown(f"raw /email/batch, same batches (median of {len(raws)})", raw_rate, "emails/s"),
+        at_least("end to end, share of raw", ratio, TARGET_RATIO, ratio_of="end to end / raw /email/batch"),
+        shown("worker RSS idle", idle_kib / 1024, "MiB"),
+        shown("worker RSS at 25% of the recipients", _mib(quarter), "MiB"),
+        shown("worker RSS at 100%", _mib(full), "MiB"),
+        under(
+            "worker growth 25% to 100%",
+            None if growth is None else growth * 100,
+            FLAT * 100,
+            "%",
+            ratio_of="RSS at 100% / RSS at 25%, less 1",
+        ),
+        shown("worker peak RSS (VmHWM)", run.peak_kib / 1024, "MiB"),
+    ]
 
 
-async def main(recipients: int, database_url: str | None, rounds: int, keep: bool, workers: int) -> None:
-    """Set up, send the campaign, post the raw rounds, stop every child, report."""
+def _mib(kib: int | None) -> float | None:
+    return None if kib is None else kib / 1024
+
+
+async def main(
+    recipients: int, database_url: str | None, rounds: int, keep: bool, workers: int
+) -> BenchmarkRun:
+    """Set up, send the campaign, post the raw rounds, stop every child, report; return the figures."""
     data = Path(tempfile.mkdtemp(prefix="nurture-bench-"))
     url = database_url or f"sqlite:///{data / 'bench.db'}"
     upgrade(url)
@@ -173,7 +197,7 @@ async def main(recipients: int, database_url: str | None, rounds: int, keep: boo
         if env is not None:
             await env.shutdown()
     database = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
-    report(
+    results = report(
         database=database,
         recipients=recipients,
         run=run,
@@ -184,6 +208,13 @@ async def main(recipients: int, database_url: str | None, rounds: int, keep: boo
     )
     if not keep:  # a failed run keeps its files: the errors name its logs
         shutil.rmtree(data)
+    plural = "es" if workers > 1 else ""
+    return BenchmarkRun(
+        "campaigns",
+        f"{database}; {recipients:,} recipients; {workers} worker process{plural}; "
+        f"{rounds} raw round{'s' if rounds > 1 else ''}",
+        results,
+    )
 
 
 if __name__ == "__main__":

@@ -114,3 +114,26 @@ def memory_kib(pid: int) -> tuple[int, int]:
         if name in ("VmRSS", "VmHWM"):
             fields[name] = int(value.split()[0])
     return fields["VmRSS"], fields["VmHWM"]
+
+
+def dev_server_pid(env: WorkflowEnvironment) -> int:
+    """The process id of a dev server started by `start_dev_server` (the SDK starts it as our child
+    and does not say its pid): the child `temporal server start-dev` on the client's port."""
+    port = env.client.service_client.config.target_host.rpartition(":")[2]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            # The parent's pid is the second field after the command name, which may hold spaces.
+            parent = int((proc / "stat").read_text().rpartition(")")[2].split()[1])
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:  # gone since the listing
+            continue
+        if parent == os.getpid() and "start-dev" in argv and f"--port={port}" in _flags(argv):
+            return int(proc.name)
+    raise RuntimeError(f"no dev server child of ours listens on port {port}")
+
+
+def _flags(argv: list[str]) -> set[str]:
+    """Each `--flag value` pair of a command line, as `--flag=value`."""
+    return {f"{flag}={value}" for flag, value in zip(argv, argv[1:], strict=False) if flag.startswith("--")}
