@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from nurture.cli.automations import ApplyRefused, apply_documents, load_documents
 from nurture.cli.campaigns import app as campaigns
 from nurture.cli.exit import run_and_exit
+from nurture.cli.replay import replay
 from nurture.crud import automations as automations_crud
 from nurture.crud.api_keys import KEY_PREFIX, create_api_key, list_api_keys, revoke_api_key
 from nurture.db.migrate import current_revision, upgrade
@@ -186,6 +187,9 @@ def doctor(
             f"The worker's database at {database.url} is at revision {database.revision}, "
             f"not {database.head_revision}; run `nurture migrate`"
         )
+
+
+app.command()(replay)
 
 
 def _key_name(value: str) -> str:
