@@ -18,7 +18,7 @@ from nurture.email.compose import outgoing_of
 from nurture.email.engagement import deliver_engagement, engagement_of
 from nurture.email.pipeline import SendDeferred, SendPipeline
 from nurture.email.replies import record_reply, reply_changes
-from nurture.email.smtp import SmtpProvider, build_mime
+from nurture.email.smtp import SmtpConfig, SmtpProvider, build_mime
 from nurture.mailbox.errors import MailboxError, MailboxUnavailable
 from nurture.mailbox.fetch import fetch_since
 from nurture.mailbox.folders import append_sent
@@ -110,8 +110,12 @@ class MailboxActivities:
     @activity.defn(name="give_up_mailbox_send")
     def give_up_mailbox_send(self, input: GiveUp) -> SendResult:
         """Close a mailbox send that will not be retried any more (SMTP cannot be asked: failed)."""
+        # SMTP cannot be asked whether it took an email, so giving up calls no server and needs
+        # neither the mailbox nor its secret: either may be gone (disconnected, another secret key).
+        unreachable = SmtpProvider(SmtpConfig(hostname="", timeout=self._settings.postmark_timeout))
+        closing = SendPipeline(sessions=self._sessions, settings=self._settings, provider=unreachable)
         try:
-            return self._pipeline(input.request.user_id).give_up(input.request, why=input.why)
+            return closing.give_up(input.request, why=input.why)
         except SendDeferred as deferred:
             raise ApplicationError(deferred.error.reason, type="NotSent") from deferred
 

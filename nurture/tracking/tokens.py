@@ -49,14 +49,15 @@ class SigningKeys:
 
 
 def parse_keys(value: str, *, secret_key: str) -> SigningKeys:
-    """Parse "kid:secret,kid:secret" (the first signs, all verify); empty derives one key from secret_key.
+    """Parse "kid:secret,kid:secret" (the first signs, all verify); empty derives one key from
+    secret_key (kid "0"), which goes on verifying once a list is set.
 
     Raises:
         ValueError: naming NURTURE_TRACKING_KEYS and the entry at fault.
     """
+    # Never the raw secret_key: a key of its own, so a leak of one says nothing of the other.
+    derived = hmac.new(secret_key.encode(), b"nurture tracking key v1", hashlib.sha256).digest()
     if not value.strip():
-        # Never the raw secret_key: a key of its own, so a leak of one says nothing of the other.
-        derived = hmac.new(secret_key.encode(), b"nurture tracking key v1", hashlib.sha256).digest()
         return SigningKeys(signing_kid=DEFAULT_KID, secrets={DEFAULT_KID: derived})
     secrets: dict[str, bytes] = {}
     for number, entry in enumerate(value.split(","), start=1):
@@ -69,7 +70,11 @@ def parse_keys(value: str, *, secret_key: str) -> SigningKeys:
         if kid in secrets:
             raise ValueError(f"{where}: key id '{kid}' appears twice")
         secrets[kid] = secret.strip().encode()
-    return SigningKeys(signing_kid=next(iter(secrets)), secrets=secrets)
+    signing_kid = next(iter(secrets))
+    # Links sent before the list was set carry the derived key's kid: they keep verifying (unless
+    # the list gives that kid a secret of its own).
+    secrets.setdefault(DEFAULT_KID, derived)
+    return SigningKeys(signing_kid=signing_kid, secrets=secrets)
 
 
 @lru_cache(maxsize=8)

@@ -121,6 +121,17 @@ def test_default_key_is_derived_from_secret_key_not_the_raw_secret() -> None:
     assert verify("click", token, keys=parse_keys("0:s3cret-value", secret_key="x")) is None
 
 
+def test_links_signed_by_the_derived_key_keep_verifying_once_a_list_is_set() -> None:
+    before = signing_keys(Settings(secret_key="s3cret-value", tracking_keys=""))
+    token = sign("unsubscribe", message_id=12, keys=before)
+    listed = signing_keys(Settings(secret_key="s3cret-value", tracking_keys="2027a:a-long-random-value"))
+    assert listed.signing_kid == "2027a"
+    assert verify("unsubscribe", token, keys=listed) == TokenClaims("unsubscribe", 12, 0, "0")
+    # Unless the list gives kid 0 a secret of its own, or the secret key it came from changes.
+    assert verify("unsubscribe", token, keys=parse_keys("0:own-value", secret_key="s3cret-value")) is None
+    assert verify("unsubscribe", token, keys=parse_keys("2027a:x", secret_key="another-value")) is None
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
