@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from nurture.automations.bulk import refusal_category
 from nurture.automations.definition import Definition
 from nurture.automations.enroll import enroll
 from nurture.automations.runs import ContactEventSignal
@@ -35,6 +36,7 @@ from nurture.automations.triggers import (
     triggered_by,
 )
 from nurture.db.models import ActivityEvent, AutomationRun, RunStatus
+from nurture.observability.metrics import count_enrollment
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +137,12 @@ async def _start(app: FastAPI, client: Client, contact_id: int, match: Triggered
             event=_event_signal(change) if isinstance(change, EventRecorded) else None,
         )
     except Exception as exc:
+        count_enrollment("trigger", result="error")
         log.warning("could not start automation %s for contact %s: %s", match.automation_id, contact_id, exc)
         result.refused.append(Refused(match.automation_id, f"could not start: {exc}"))
         return
+    outcome = "started" if enrollment.started else refusal_category(enrollment.reason)
+    count_enrollment("trigger", result=outcome)
     if enrollment.started:
         result.started.append(Started(match.automation_id, enrollment.workflow_id, enrollment.run_id))
     else:

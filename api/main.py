@@ -23,6 +23,7 @@ from api.routes import (
     lists,
     mailboxes,
     messages,
+    metrics,
     one_to_one,
     partials,
     suppressions,
@@ -38,6 +39,7 @@ from api.schemas.transactional import MAX_REQUEST_BYTES
 from api.temporal import TemporalConnection
 from nurture.crud import contact_csv
 from nurture.db.session import session_factory
+from nurture.observability.http import RequestMetrics
 from nurture.settings import Settings, get_settings
 
 MAX_JSON_BODY = 1024 * 1024
@@ -88,8 +90,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     import_limit = contact_csv.MAX_BYTES + 64 * 1024
     larger = {"/contacts/import": import_limit, "/messages/transactional": MAX_REQUEST_BYTES}
     app.add_middleware(BodyLimit, default=MAX_JSON_BODY, per_path=larger)
+    # Outermost, so that requests the body limit refuses are counted and timed too.
+    app.add_middleware(RequestMetrics)
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
+    if settings.api_metrics:
+        # Public, or behind its own token (NURTURE_METRICS_TOKEN): scrapers hold no API key.
+        app.include_router(metrics.router)
     for router in PROTECTED_ROUTERS:
         app.include_router(
             router, dependencies=[Depends(require_api_key)], responses=errors.PROBLEM_RESPONSES

@@ -1,10 +1,11 @@
 """One Settings class, read once from NURTURE_* environment variables."""
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nurture.temporal import task_queues
@@ -45,7 +46,8 @@ class Settings(BaseSettings):
     postmark_server_token: str = DEV_POSTMARK_TOKEN
     postmark_transactional_stream: str = "outbound"
     # Replies to platform 1:1 email go to `<local>+<token>@<domain>` of this address: Postmark's
-    # inbound address (`<hash>@inbound.postmarkapp.com`) or a domain forwarding to it.
+    # inbound address (`<hash>@inbound.postmarkapp.com`) or a domain forwarding to it. Empty:
+    # no Reply-To is set, replies reach the sender's own mailbox and are not recorded.
     postmark_inbound_address: str = "reply@inbound.nurture.localhost"
     # How often a connected mailbox is read for replies.
     mailbox_sync_seconds: float = 60.0
@@ -66,6 +68,33 @@ class Settings(BaseSettings):
     # all verify, so a key can be rotated without breaking links already in inboxes.
     # Empty means one key derived from secret_key.
     tracking_keys: str = ""
+
+    # Observability (docs/operations.md). Log lines as "text" for people or "json" for a collector.
+    log_format: Literal["text", "json"] = "text"
+    # "host:port" where the worker serves the Temporal SDK's Prometheus metrics at /metrics.
+    # Off when empty: a fixed port would stop a second worker on the same host from starting.
+    worker_metrics_address: str = ""
+    # Serve the API's Prometheus metrics at GET /metrics on the API's own port.
+    api_metrics: bool = True
+    # When set, GET /metrics wants `Authorization: Bearer <this>` (Prometheus's `authorization`
+    # scrape option); when empty it is public, like /health. Not an API key: it reads metrics only.
+    metrics_token: str = ""
+
+    @field_validator("worker_metrics_address")
+    @classmethod
+    def _ip_and_port(cls, value: str) -> str:
+        # Checked here so that a typo stops the worker (and `make dev`) at start with its name.
+        # The SDK binds an IP address, not a host name: `localhost:9464` would fail in the worker.
+        if not value:
+            return value
+        host, _, port = value.rpartition(":")
+        try:
+            ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+        except ValueError:
+            host = ""
+        if not (host and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"give an IP address and port, such as 0.0.0.0:9464, not {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _tracking_keys(self) -> "Settings":

@@ -37,6 +37,10 @@ def busy_ports(settings: Settings) -> list[str]:
         (settings.api_port, "API", "NURTURE_API_PORT"),
         (settings.postmark_local_port, "Postmark (local)", "NURTURE_POSTMARK_LOCAL_PORT"),
     ]
+    if settings.worker_metrics_address:
+        # Off unless asked for: one more fixed port is one more way for `make dev` to fail.
+        port = int(settings.worker_metrics_address.rsplit(":", 1)[1])
+        wanted.append((port, "worker metrics", "NURTURE_WORKER_METRICS_ADDRESS"))
     busy = []
     for port, what, variable in wanted:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -196,6 +200,11 @@ def banner(settings: Settings, key: str | None) -> None:
     console.print(f"  Temporal UI  {settings.temporal_ui_url}")
     console.print(f"  Temporal     {settings.temporal_address} (namespace {settings.temporal_namespace})")
     console.print(f"  Postmark (local)  {postmark_url(settings)}  (inbox)")
+    if settings.api_metrics:
+        console.print(f"  Metrics      {api}/metrics (API)")
+    if settings.worker_metrics_address:
+        worker = f"http://{settings.worker_metrics_address}/metrics"
+        console.print(f"               {worker} (worker, Temporal SDK)")
     console.print(f"  Database     {settings.resolved_database_url}")
     console.print(f"  Logs         {settings.data_dir.resolve() / 'logs'}")
     if key:

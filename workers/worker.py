@@ -1,11 +1,19 @@
-"""The worker process: connects to Temporal (waiting for it), runs until SIGINT or SIGTERM."""
+"""The worker process: connects to Temporal (waiting for it), runs until SIGINT or SIGTERM.
+
+It logs in NURTURE_LOG_FORMAT, serves the SDK's Prometheus metrics when
+NURTURE_WORKER_METRICS_ADDRESS is set, and traces when OTEL_EXPORTER_OTLP_ENDPOINT is.
+"""
 
 import asyncio
 import logging
 import signal
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
+from nurture.observability import tracing
+from nurture.observability.logs import configure_logging
+from nurture.observability.runtime import worker_runtime
 from nurture.settings import Settings
 from nurture.temporal.client import connect
 from workers.registration import WorkerDeps, running_workers
@@ -13,11 +21,13 @@ from workers.registration import WorkerDeps, running_workers
 log = logging.getLogger("nurture.worker")
 
 
-async def connect_with_retry(settings: Settings, *, attempts: int = 60) -> Client:
+async def connect_with_retry(
+    settings: Settings, *, attempts: int = 60, runtime: Runtime | None = None
+) -> Client:
     """Connect to Temporal, retrying each second: in compose and dev it may start after us."""
     for attempt in range(1, attempts + 1):
         try:
-            return await connect(settings)
+            return await connect(settings, runtime=runtime)
         except Exception as exc:
             if attempt == attempts:
                 raise
@@ -28,26 +38,33 @@ async def connect_with_retry(settings: Settings, *, attempts: int = 60) -> Clien
 
 async def run_worker(settings: Settings) -> None:
     """Run the worker until asked to stop, finishing in-flight activities first."""
-    client = await connect_with_retry(settings)
+    # Made first: a taken metrics port stops the worker before it takes any task.
+    runtime = worker_runtime(settings)
+    if settings.worker_metrics_address:
+        log.info("Serving Temporal SDK metrics at http://%s/metrics", settings.worker_metrics_address)
+    tracing.setup(service="nurture-worker")
+    client = await connect_with_retry(settings, runtime=runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     deps = WorkerDeps(settings=settings)
-    async with running_workers(client, deps) as (worker, email_worker):
-        log.info(
-            "Worker polling %s and %s on %s",
-            worker.task_queue,
-            email_worker.task_queue,
-            settings.temporal_address,
-        )
-        await stop.wait()
+    try:
+        async with running_workers(client, deps) as (worker, email_worker):
+            log.info(
+                "Worker polling %s and %s on %s",
+                worker.task_queue,
+                email_worker.task_queue,
+                settings.temporal_address,
+            )
+            await stop.wait()
+    finally:
+        # The last activities' spans, before the command line's os._exit.
+        await asyncio.to_thread(tracing.shutdown)
     log.info("Worker stopped")
 
 
 def main(settings: Settings) -> None:
     """Entry point for `nurture worker`."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # Alembic narrates every revision lookup the diagnostics check makes.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging(settings)
     asyncio.run(run_worker(settings))

@@ -20,11 +20,12 @@ from api.schemas.automations import (
     RunPublic,
 )
 from nurture.automations import control
-from nurture.automations.bulk import Audience
+from nurture.automations.bulk import Audience, refusal_category
 from nurture.automations.enroll import enroll
 from nurture.crud.contacts import get_contact
 from nurture.crud.lists import get_list
 from nurture.db.models import Automation, AutomationRun, AutomationStatus
+from nurture.observability.metrics import count_enrollment
 from nurture.settings import Settings
 from nurture.temporal.client import ui_link
 
@@ -117,6 +118,7 @@ async def _enroll_one(
     enrollment = await enroll(
         temporal, sessions, settings, automation_id=automation_id, contact_id=contact_id
     )
+    count_enrollment("api", result="started" if enrollment.started else refusal_category(enrollment.reason))
     if not enrollment.started:
         raise Problem(409, "Conflict", f"contact {contact_id} was not enrolled: {enrollment.reason}")
     assert enrollment.run_id is not None

@@ -22,6 +22,7 @@ from nurture.db.models import Message
 from nurture.email.engagement import engagement_of
 from nurture.email.postmark_inbound import PostmarkInboundError, parse_inbound
 from nurture.email.replies import record_reply, reply_changes
+from nurture.observability.metrics import count_email_event
 from nurture.schemas.email import Engagement
 from nurture.settings import Settings
 from nurture.tracking.replies import replied_message
@@ -64,6 +65,7 @@ def _record(sessions: sessionmaker[Session], payload: dict[str, Any], settings: 
         try:
             event = record_reply(session, message=message, reply=reply, source="postmark")
             session.commit()
+            count_email_event(event)
         except IntegrityError:
             event = None  # the same reply, recorded by a concurrent delivery
         if event is None:

@@ -17,6 +17,7 @@ from nurture.crud import messages as crud
 from nurture.crud.contacts import get_contact
 from nurture.crud.lists import get_list
 from nurture.db.models import Message, Template
+from nurture.observability.metrics import count_send
 from nurture.schemas.email import MessageStatus, SendRequest, TemplateKind
 from nurture.settings import Settings
 from nurture.temporal.client import ui_link
@@ -82,6 +83,7 @@ async def send_message(
     )
     summary = f"Send template {body.template_id} to contact {body.contact_id}"
     handle, started = await start_send(temporal, settings, send=send, summary=summary, wait=wait)
+    count_send("template", started=started)
     if not started:
         response.status_code = 200
     return await accepted(session, settings, key=key, workflow_id=handle.id)

@@ -24,6 +24,7 @@ from nurture.crud.contacts import get_contact
 from nurture.crud.users import get_user
 from nurture.db.models import Contact, DealContact, Message
 from nurture.mailbox.store import sender_of
+from nurture.observability.metrics import count_send
 from nurture.schemas.email import Content, SendRequest, TemplateKind
 
 router = APIRouter(tags=["emails"])
@@ -122,6 +123,7 @@ async def _send(
     handle, started = await start_send(
         temporal, settings, send=send, summary=summary, wait=wait, memo={MEMO: request_digest}
     )
+    count_send("one_to_one", started=started)
     if not started:
         await refuse_another_request(handle, request_digest)
         response.status_code = 200

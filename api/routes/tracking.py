@@ -15,6 +15,7 @@ from nurture.crud.messages import get_link, get_message
 from nurture.db.base import utcnow
 from nurture.db.models import EngagementType, Message, MessageLink
 from nurture.email.engagement import engagement_of
+from nurture.observability.metrics import count_email_event
 from nurture.settings import Settings
 from nurture.tracking.machine import machine_reason
 from nurture.tracking.tokens import signing_keys, verify
@@ -57,6 +58,7 @@ def _record(
         data={"user_agent": agent},
     )
     session.commit()
+    count_email_event(event)
     if event is not None:
         # After the response: a person waits for neither the image nor the redirect on Temporal.
         background.add_task(

@@ -19,6 +19,7 @@ from nurture.crud.contacts import get_contact
 from nurture.db.models import ContactStatus, Message, MessageStatus, Suppression, Template
 from nurture.email.attachments import discard, info_of, stage
 from nurture.email.outgoing import Attachment
+from nurture.observability.metrics import count_send
 from nurture.schemas.email import Content, SendRequest, TemplateKind
 
 router = APIRouter(prefix="/messages", tags=["messages"])
@@ -123,6 +124,7 @@ async def send_transactional(
     handle, started = await start_send(
         temporal, settings, send=send, summary=f"Transactional: {what} to {recipient}", wait=wait, memo=memo
     )
+    count_send("transactional", started=started)
     if not started:
         try:
             await refuse_another_request(handle, request_digest)

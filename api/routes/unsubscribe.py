@@ -16,6 +16,7 @@ from nurture.crud.messages import get_message
 from nurture.crud.unsubscribe import unsubscribe
 from nurture.db.models import Contact, EngagementType, MailingList, Message, MessageEvent
 from nurture.email.engagement import engagement_of
+from nurture.observability.metrics import count_email_event
 from nurture.settings import Settings
 from nurture.tracking.tokens import signing_keys, verify
 
@@ -159,6 +160,7 @@ def unsubscribe_post(
             session.rollback()
             if attempt == ATTEMPTS - 1:
                 raise
+    count_email_event(event)
     if event is not None:
         background.add_task(
             deliver,

@@ -19,6 +19,7 @@ from api.errors import Problem, ProblemDetails
 from nurture.email.engagement import engagement_of
 from nurture.email.postmark_payloads import EVENT_MODELS, PostmarkPayloadError
 from nurture.email.postmark_webhooks import handle_postmark_event
+from nurture.observability.metrics import count_email_event, count_postmark_webhook
 from nurture.schemas.email import Engagement
 from nurture.settings import Settings
 
@@ -78,6 +79,8 @@ def _handle(
                 if attempt == ATTEMPTS - 1:
                     raise
                 continue
+            count_postmark_webhook(record_type=handled.record_type, outcome=handled.outcome.value)
+            count_email_event(handled.event)
             message = handled.message
             result = PostmarkWebhookResult(
                 recorded=handled.recorded,

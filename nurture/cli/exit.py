@@ -27,6 +27,11 @@ def run_and_exit(cli: Callable[[], object]) -> None:
         logging.exception("the command failed")
         code = 1
     finally:
+        # Spans still batched leave now: os._exit runs no exit handlers. A command that never
+        # loaded tracing has none (and need not pay for importing it).
+        tracing = sys.modules.get("nurture.observability.tracing")
+        if tracing is not None:
+            tracing.shutdown()
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

@@ -89,9 +89,19 @@ def api() -> None:
     """Serve the HTTP API (NURTURE_API_HOST, NURTURE_API_PORT)."""
     import uvicorn
 
+    from nurture.observability.logs import uvicorn_log_config
+
     settings = get_settings()
     uvicorn.run(
-        "api.main:create_app", factory=True, host=settings.api_host, port=settings.api_port, log_level="info"
+        "api.main:create_app",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+        # The API logs each request by route template; uvicorn's access line shows raw paths
+        # and queries (tokens, addresses).
+        log_config=uvicorn_log_config(settings),
+        access_log=False,
     )
 
 

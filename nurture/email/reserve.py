@@ -368,8 +368,9 @@ def reserve(
         message = draft.planned.message
         message.id = message_id
         message.lease_owner, message.lease_until = owner, until
-        if draft.planned.request.route_replies:
-            # The address names the message: its id is known only now.
+        if draft.planned.request.route_replies and settings.postmark_inbound_address:
+            # The address names the message: its id is known only now. With no inbound address,
+            # replies go to the sender's own address (and are not recorded).
             message.reply_to = reply_address(settings, message_id=message_id)
         session.add(message)
         if draft.closed is not None:

@@ -1,19 +1,33 @@
 """The one way every process connects to Temporal."""
 
 import re
+from collections.abc import Sequence
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
+from nurture.observability import tracing
 from nurture.settings import Settings
 
 
-async def connect(settings: Settings) -> Client:
-    """Connect to the configured Temporal namespace with the pydantic data converter."""
+async def connect(
+    settings: Settings, *, runtime: Runtime | None = None, interceptors: Sequence[Interceptor] | None = None
+) -> Client:
+    """Connect to the configured Temporal namespace with the pydantic data converter.
+
+    Args:
+        settings: where Temporal is.
+        runtime: the SDK runtime (the worker's exports Prometheus metrics); the default one if None.
+        interceptors: the client's interceptors, which workers built from it inherit; if None, the
+            process's tracing interceptor when tracing is configured (nurture.observability.tracing).
+    """
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        interceptors=tracing.setup() if interceptors is None else interceptors,
+        runtime=runtime,
     )
 
 

@@ -121,6 +121,18 @@ def test_transactional_email_goes_on_outbound_without_unsubscribe(world: World) 
     assert "/u/" not in email["HtmlBody"]
 
 
+def test_replies_are_routed_through_the_inbound_address_only_when_there_is_one(world: World) -> None:
+    routed = {"template_id": world.transactional_id, "route_replies": True}
+    assert world.send("one-to-one:1", **routed) == MessageStatus.SENT
+    [email] = world.arrived("one-to-one:1")
+    assert email["ReplyTo"].startswith("reply+") and email["ReplyTo"].endswith("@inbound.nurture.localhost")
+
+    world.pipeline = pipeline_for(world.settings.model_copy(update={"postmark_inbound_address": ""}))
+    assert world.send("one-to-one:2", **routed) == MessageStatus.SENT
+    [email] = world.arrived("one-to-one:2")
+    assert email["ReplyTo"] is None
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
