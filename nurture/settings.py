@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_ui_url: str = "http://localhost:8233"
     temporal_ui_port: int = 8233
+    # A frontend with TLS (Temporal Cloud, a secured cluster): an API key (TLS follows), or a
+    # client certificate and its key (mTLS; paths to PEM files), and the server's root CA when it
+    # is no public one. `temporal_tls` alone uses TLS with the system's roots.
+    temporal_api_key: str = ""
+    temporal_tls: bool = False
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
     # Task queues the worker polls and the API starts runs on (tests give each run its own).
     task_queue: str = task_queues.MAIN
     email_task_queue: str = task_queues.EMAIL
@@ -95,6 +103,12 @@ class Settings(BaseSettings):
         if not (host and port.isdigit() and 0 < int(port) < 65536):
             raise ValueError(f"give an IP address and port, such as 0.0.0.0:9464, not {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _temporal_client_certificate(self) -> "Settings":
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError("NURTURE_TEMPORAL_TLS_CERT and NURTURE_TEMPORAL_TLS_KEY go together")
+        return self
 
     @model_validator(mode="after")
     def _tracking_keys(self) -> "Settings":

@@ -2,10 +2,12 @@
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
+from temporalio.service import TLSConfig
 
 from nurture.observability import tracing
 from nurture.settings import Settings
@@ -25,10 +27,28 @@ async def connect(
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
+        api_key=settings.temporal_api_key or None,
+        tls=tls_of(settings),
         data_converter=pydantic_data_converter,
         interceptors=tracing.setup() if interceptors is None else interceptors,
         runtime=runtime,
     )
+
+
+def tls_of(settings: Settings) -> bool | TLSConfig | None:
+    """How to reach the frontend: with the client certificate and root CA the settings name, with
+    the system's roots, or None (TLS exactly when an API key is given, as the SDK does)."""
+    if settings.temporal_tls_cert is not None or settings.temporal_tls_ca is not None:
+
+        def pem(path: Path | None) -> bytes | None:
+            return path.read_bytes() if path is not None else None
+
+        return TLSConfig(
+            client_cert=pem(settings.temporal_tls_cert),
+            client_private_key=pem(settings.temporal_tls_key),
+            server_root_ca_cert=pem(settings.temporal_tls_ca),
+        )
+    return True if settings.temporal_tls else None
 
 
 def ui_link(settings: Settings, workflow_id: str) -> str:
