@@ -1,11 +1,20 @@
-"""Request body limits, answered as problem details (the framework's own limit answers in plain text)."""
+"""Request body limits, answered as problem details: size, and what a JSON body's text may hold.
 
+The framework's own size limit answers in plain text, and its parser accepts JSON that later
+layers cannot handle (see `api.json_body`); both are refused here, before anything parses the body.
+"""
+
+from collections import deque
 from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import problem_response
+from api.json_body import MAX_DEPTH, nested_too_deeply, unstorable_value
+
+# Form bodies are parsed by the framework into flat fields and files; everything else may be JSON.
+_FORMS = (b"multipart/form-data", b"application/x-www-form-urlencoded")
 
 
 def _too_large(limit: int) -> HTTPException:
@@ -14,7 +23,8 @@ def _too_large(limit: int) -> HTTPException:
 
 
 class BodyLimit:
-    """Refuses bodies over `default` bytes, or over the limit given for a path."""
+    """Refuses bodies over `default` bytes, or over the limit given for a path; and JSON nested
+    too deeply, or holding NaN, Infinity or a lone surrogate (see `api.json_body`)."""
 
     def __init__(self, app: ASGIApp, *, default: int, per_path: dict[str, int]) -> None:
         self.app = app
@@ -26,11 +36,13 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.per_path.get(scope["path"], self.default)
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            too_large = _too_large(limit)
-            response = problem_response(413, HTTPStatus(413).phrase, too_large.detail)
-            await response(scope, receive, send)
+            await _refuse(413, _too_large(limit).detail, scope, receive, send)
+            return
+        if not headers.get(b"content-type", b"").lower().startswith(_FORMS):
+            await self._checked(limit, scope, receive, send)
             return
         received = 0
 
@@ -44,3 +56,51 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+    async def _checked(self, limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read the whole body (it is within the limit), check its text, then replay it to the app."""
+        messages: deque[Message] = deque()
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break  # the client went away: the app hears it after what came before
+            size += len(message.get("body", b""))
+            if size > limit:
+                await _refuse(413, _too_large(limit).detail, scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+        if nested_too_deeply(body):
+            detail = f"The request body nests arrays and objects more than {MAX_DEPTH} levels deep"
+            await _refuse(400, detail, scope, receive, send)
+            return
+        unstorable = unstorable_value(body)
+        if unstorable is not None:
+            field, problem = unstorable
+            errors = [{"field": field, "message": problem}]
+            await _refuse(
+                422, f"{field}: {problem}", scope, receive, send, errors=errors, title="Validation failed"
+            )
+            return
+
+        async def replay() -> Message:
+            return messages.popleft() if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse(
+    status: int,
+    detail: str,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    errors: list[dict[str, str]] | None = None,
+    title: str | None = None,
+) -> None:
+    response = problem_response(status, title or HTTPStatus(status).phrase, detail, errors=errors)
+    await response(scope, receive, send)

@@ -1,5 +1,7 @@
 """RFC 9457 problem details for every error the API returns, naming the field at fault."""
 
+import email.message
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -115,11 +117,30 @@ async def _problem(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status, exc.title, exc.detail, errors=errors, headers=exc.headers)
 
 
-async def _validation(_: Request, exc: Exception) -> JSONResponse:
+def _is_json(content_type: str | None) -> bool:
+    """Whether a Content-Type is one FastAPI parses as JSON (`application/json`, `*/*+json`)."""
+    message = email.message.Message()
+    message["content-type"] = content_type or ""
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     raw = list(exc.errors())
     if any(error.get("type") == "json_invalid" for error in raw):
         return problem_response(400, "Malformed JSON", "The request body is not valid JSON")
+    content_type = request.headers.get("content-type")
+    # FastAPI parses JSON only when it is declared, and validates anything else as raw bytes:
+    # "body: Input should be a valid dictionary" would hide that the body was never read as JSON.
+    whole_body = any(tuple(e.get("loc", ())) == ("body",) and e.get("type") != "missing" for e in raw)
+    if whole_body and not _is_json(content_type):
+        detail = (
+            f"Send the body as application/json (the request's Content-Type is {content_type or 'missing'})"
+        )
+        return problem_response(415, "Unsupported Media Type", detail)
     errors = []
     for error in raw:
         message = str(error.get("msg", "invalid value"))
@@ -136,6 +157,11 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
 
     title = HTTPStatus(exc.status_code).phrase
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+    # FastAPI answers any failure to parse a JSON body with "There was an error parsing the body".
+    if isinstance(exc.__cause__, UnicodeDecodeError):
+        detail = "The request body is not valid UTF-8"
+    elif isinstance(exc.__cause__, ValueError) and "integer string conversion" in str(exc.__cause__):
+        detail = f"The request body holds a number of more than {sys.get_int_max_str_digits():,} digits"
     return problem_response(exc.status_code, title, detail, headers=exc.headers)
 
 

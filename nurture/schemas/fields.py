@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
 )
 
+MAX_FIELD_KEY_LENGTH = 64
 _FIELD_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_CUSTOM_FIELDS = 100
 MAX_CUSTOM_FIELD_LENGTH = 5_000
@@ -82,6 +83,9 @@ def _check_custom_fields(value: dict[str, object]) -> dict[str, object]:
     if len(value) > MAX_CUSTOM_FIELDS:
         raise ValueError(f"at most {MAX_CUSTOM_FIELDS} custom fields")
     for key, item in value.items():
+        if len(key) > MAX_FIELD_KEY_LENGTH:
+            # Named by its start: the whole key would make the refusal as large as the request.
+            raise ValueError(f"key '{key[:20]}...' is longer than {MAX_FIELD_KEY_LENGTH} characters")
         # Keys become template variables (`contact.custom.plan`), so they must be identifiers.
         if not _FIELD_KEY.match(key):
             raise ValueError(f"key '{key}' must start with a letter or _ and hold only letters, digits and _")

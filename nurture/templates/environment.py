@@ -3,6 +3,7 @@
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, ClassVar
 
 from jinja2 import BaseLoader, Environment, TemplateNotFound, Undefined, UndefinedError
@@ -218,9 +219,16 @@ class PartialLoader(BaseLoader):
         return partial.body, f"{PARTIAL_LABEL}{partial.name}", _always_current
 
 
-def _blank_none(value: Any) -> Any:
-    # A contact without a first name prints nothing, not "None".
-    return "" if value is None else value
+def _printable(value: Any) -> Any:
+    """What an expression prints: nothing for None (a contact without a first name), and nothing
+    for a function, class or module, whose repr would show Python's internals (paths, addresses)."""
+    if isinstance(value, Undefined):
+        return value  # it prints as the undefined policy says (and is recorded)
+    if value is None or callable(value) or isinstance(value, ModuleType):
+        return ""
+    if type(value).__repr__ is object.__repr__ and type(value).__str__ is object.__str__:
+        return ""  # `<... object at 0x...>`: a helper object, such as a cycler
+    return value
 
 
 @dataclass(frozen=True)
@@ -253,7 +261,7 @@ def environments(
     options: dict[str, Any] = {
         "loader": loader,
         "undefined": undefined,
-        "finalize": _blank_none,
+        "finalize": _printable,
         "budget": budget or Budget(),
     }
     return Environments(
