@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench bench-automations bench-campaigns bench-transactional bench-waiting-runs clean
+.PHONY: dev test lint bench bench-automations bench-campaigns bench-transactional bench-waiting-runs chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench-transactional: $(STAMP)
 
 bench-waiting-runs: $(STAMP)
 	$(BIN)/python -m bench.waiting_runs
+
+# The fault suite (issue 7); writes CHAOS.md. On PostgreSQL it restarts the local cluster.
+chaos: $(STAMP)
+	$(BIN)/python -m chaos
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

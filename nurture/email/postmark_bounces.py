@@ -3,10 +3,11 @@
 import logging
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.crud.suppressions import suppress_address
-from nurture.db.models import EngagementType, Message, SuppressionReason
+from nurture.db.models import EngagementType, Message, MessageEvent, SuppressionReason
 from nurture.email.postmark_outcome import SOURCE, HandledEvent, Outcome, ignored, record, unmatched
 from nurture.email.postmark_payloads import (
     AnyPostmarkEvent,
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 HARD_BOUNCES = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated"}
 # Not bounces at all: out-of-office replies, relay probes, challenge-response systems.
 IGNORED_BOUNCES = {"AutoResponder", "OpenRelayTest", "ChallengeVerification"}
+# The dedup keys of events a SubscriptionChange recorded (nurture.email.postmark_lookup.dedup_key).
+SUBSCRIPTION_CHANGE_KEY = "postmark:SubscriptionChange:"
 # Our domain's authentication or reputation is at fault, not the address: an operator must act.
 ALERT_BOUNCES = {"Blocked", "DMARCPolicy"}
 
@@ -44,6 +47,11 @@ def handle_bounce(session: Session, event: BounceEvent, message: Message | None,
         if not hard:
             return unmatched(event)
         return suppress_unmatched(session, event, email=event.email, reason=SuppressionReason.HARD_BOUNCE)
+    data = _bounce_data(event) | {"bounce": "hard" if hard else "soft"}
+    if hard:
+        told = _told_by_subscription_change(session, message, EngagementType.BOUNCED)
+        if told is not None:
+            return _complete(session, event, message, told, data, reason=SuppressionReason.HARD_BOUNCE)
     return record(
         session,
         event,
@@ -51,7 +59,7 @@ def handle_bounce(session: Session, event: BounceEvent, message: Message | None,
         key=key,
         type=EngagementType.BOUNCED,
         occurred_at=event.bounced_at,
-        data=_bounce_data(event) | {"bounce": "hard" if hard else "soft"},
+        data=data,
         suppression=SuppressionReason.HARD_BOUNCE if hard else None,
     )
 
@@ -62,6 +70,11 @@ def handle_complaint(
     """Record a spam complaint and suppress the address for marketing email."""
     if message is None:
         return suppress_unmatched(session, event, email=event.email, reason=SuppressionReason.SPAM_COMPLAINT)
+    told = _told_by_subscription_change(session, message, EngagementType.COMPLAINED)
+    if told is not None:
+        return _complete(
+            session, event, message, told, _bounce_data(event), reason=SuppressionReason.SPAM_COMPLAINT
+        )
     return record(
         session,
         event,
@@ -71,6 +84,41 @@ def handle_complaint(
         occurred_at=event.bounced_at,
         data=_bounce_data(event),
         suppression=SuppressionReason.SPAM_COMPLAINT,
+    )
+
+
+def _told_by_subscription_change(
+    session: Session, message: Message, type: EngagementType
+) -> MessageEvent | None:
+    """The bounce or complaint Postmark's SubscriptionChange recorded on the message before this
+    webhook, which reports the same thing, arrived (webhooks come in any order)."""
+    return session.scalar(
+        select(MessageEvent).where(
+            MessageEvent.message_id == message.id,
+            MessageEvent.type == type,
+            MessageEvent.dedup_key.startswith(SUBSCRIPTION_CHANGE_KEY),
+        )
+    )
+
+
+def _complete(
+    session: Session,
+    event: BounceEvent | SpamComplaintEvent,
+    message: Message,
+    told: MessageEvent,
+    data: dict[str, Any],
+    *,
+    reason: SuppressionReason,
+) -> HandledEvent:
+    """Add this webhook's details to the event its SubscriptionChange recorded, instead of recording
+    the same bounce or complaint twice; the address is suppressed all the same."""
+    told.data = {**told.data, **{k: v for k, v in data.items() if v is not None}}
+    detail = (
+        f"{told.type.value} already recorded on message {message.id} from Postmark's SubscriptionChange; "
+        f"details added; {event.email} suppressed"
+    )
+    return suppress_unmatched(
+        session, event, email=event.email, reason=reason, message=message, detail=detail
     )
 
 

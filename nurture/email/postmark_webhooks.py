@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture.db.models import EngagementType, MessageEvent
+from nurture.db.models import EngagementType, Message, MessageEvent
 from nurture.email.postmark_bounces import handle_bounce, handle_complaint
 from nurture.email.postmark_lookup import dedup_key, find_message
 from nurture.email.postmark_outcome import HandledEvent, Outcome, record
@@ -42,6 +42,9 @@ def handle_postmark_event(session: Session, payload: dict[str, Any], *, settings
     message = find_message(session, event)
     key = dedup_key(event)
     if message is not None:
+        # One message's webhooks one at a time: Postmark reports a bounce twice (the Bounce and its
+        # SubscriptionChange), and whichever is handled second must see the first's event.
+        session.execute(select(Message.id).where(Message.id == message.id).with_for_update())
         earlier = session.scalar(select(MessageEvent).where(MessageEvent.dedup_key == key))
         if earlier is not None:
             detail = f"already recorded as event {earlier.id}"
