@@ -64,11 +64,13 @@ def suppress_address(
     details: str | None = None,
     message_id: int | None = None,
 ) -> Suppression:
-    """Suppress an address and give the contact with it the standing that goes with the reason."""
+    """Suppress an address and give the contact with it the standing of the suppression that
+    stands (a hard bounce outranks a later complaint, whatever order they are handled in)."""
     row = suppress(session, email=email, reason=reason, source=source, details=details, message_id=message_id)
     contact = session.scalar(select(Contact).where(Contact.email == email.strip().lower()))
-    if contact is not None and reason in CONTACT_STATUS:
-        contact.status = CONTACT_STATUS[reason]
+    standing = row.reason if row.reason in CONTACT_STATUS else reason
+    if contact is not None and standing in CONTACT_STATUS:
+        contact.status = CONTACT_STATUS[standing]
     session.flush()
     return row
 

@@ -1,6 +1,7 @@
 """Postmark bounces and spam complaints: which ones suppress the address, and how they are recorded."""
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from nurture.email.postmark_payloads import (
     SpamComplaintEvent,
     SubscriptionChangeEvent,
 )
+from nurture.email.postmark_reactivations import reactivated_since
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,10 @@ def handle_bounce(session: Session, event: BounceEvent, message: Message | None,
             event.type,
             event.description,
         )
+    if hard:
+        lifted = _lifted_since(session, event, message, key, SuppressionReason.HARD_BOUNCE)
+        if lifted is not None:
+            return lifted
     if message is None:
         if not hard:
             return unmatched(event)
@@ -68,6 +74,9 @@ def handle_complaint(
     session: Session, event: SpamComplaintEvent, message: Message | None, key: str
 ) -> HandledEvent:
     """Record a spam complaint and suppress the address for marketing email."""
+    lifted = _lifted_since(session, event, message, key, SuppressionReason.SPAM_COMPLAINT)
+    if lifted is not None:
+        return lifted
     if message is None:
         return suppress_unmatched(session, event, email=event.email, reason=SuppressionReason.SPAM_COMPLAINT)
     told = _told_by_subscription_change(session, message, EngagementType.COMPLAINED)
@@ -85,6 +94,33 @@ def handle_complaint(
         data=_bounce_data(event),
         suppression=SuppressionReason.SPAM_COMPLAINT,
     )
+
+
+def _lifted_since(
+    session: Session,
+    event: BounceEvent | SpamComplaintEvent,
+    message: Message | None,
+    key: str,
+    reason: SuppressionReason,
+) -> HandledEvent | None:
+    """A bounce or complaint that Postmark has reactivated the address since: recorded on its
+    message (once), but the address stays unsuppressed. None when there is no such reactivation."""
+    reactivated = reactivated_since(session, email=event.email, reason=reason, moment=event.bounced_at)
+    if reactivated is None:
+        return None
+    detail = f"Postmark reactivated {event.email} at {reactivated.isoformat()}, after this: not suppressed"
+    if message is None:
+        return ignored(event, detail)
+    type = EngagementType.BOUNCED if reason == SuppressionReason.HARD_BOUNCE else EngagementType.COMPLAINED
+    if _told_by_subscription_change(session, message, type) is not None:
+        return ignored(event, f"{type.value} already recorded on message {message.id}; {detail}")
+    data = _bounce_data(event) | {"reactivated_at": reactivated.isoformat()}
+    if reason == SuppressionReason.HARD_BOUNCE:
+        data["bounce"] = "hard"
+    handled = record(
+        session, event, message=message, key=key, type=type, occurred_at=event.bounced_at, data=data
+    )
+    return replace(handled, detail=f"{handled.detail}; {detail}")
 
 
 def _told_by_subscription_change(

@@ -9,6 +9,7 @@ from nurture.db.models import Contact, EngagementType, Message, MessageEvent, Su
 from nurture.email.postmark_bounces import suppress_unmatched
 from nurture.email.postmark_outcome import SOURCE, HandledEvent, Outcome, ignored, record
 from nurture.email.postmark_payloads import SubscriptionChangeEvent
+from nurture.email.postmark_reactivations import remember
 
 # Postmark's SuppressionReason, lower-cased; its docs once spelled ManualSuppression with one "p".
 POSTMARK_REASONS = {
@@ -62,9 +63,12 @@ def handle_subscription_change(
 
 
 def _reactivate(session: Session, event: SubscriptionChangeEvent, reason: SuppressionReason) -> HandledEvent:
+    # Kept whatever is lifted now: the bounce it answers may be handled later.
+    remember(session, email=event.recipient, reason=reason, changed_at=event.changed_at)
     row = get_suppression(session, email=event.recipient)
     if row is None or row.reason != reason:
-        return ignored(event, f"{event.recipient} has no {reason.value} suppression to lift")
+        detail = f"{event.recipient} has no {reason.value} suppression to lift; the reactivation is kept"
+        return ignored(event, detail)
     if row.source not in FROM_POSTMARK:
         detail = f"the suppression of {event.recipient} came from {row.source!r}, not from Postmark: kept"
         return ignored(event, detail)

@@ -1,10 +1,9 @@
 """POST /webhooks/postmark with webhooks in another order than Postmark sent them (its retries come
 minutes to hours later): the final events, stream and standing must not depend on it. Found by
-`make chaos` (fault 6); the two known failures are strict xfails."""
+`make chaos` (fault 6)."""
 
 import uuid
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -79,12 +78,6 @@ def test_a_subscription_change_before_its_spam_complaint_records_one_complaint(
     assert contact_status(settings, sent.contact_id) == ContactStatus.COMPLAINED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A reactivation handled before the hard bounce it lifts finds no suppression and is "
-    "ignored, with nothing kept of it (nurture/email/postmark_subscriptions.py `_reactivate`): the "
-    "bounce, retried later by Postmark, then suppresses the address for good",
-)
 def test_a_reactivation_that_overtakes_its_bounce_still_leaves_the_address_active(
     anonymous: TestClient, settings: Settings, auth: dict[str, str]
 ) -> None:
@@ -102,6 +95,33 @@ def test_a_reactivation_that_overtakes_its_bounce_still_leaves_the_address_activ
 
     assert suppression(settings) is None
     assert contact_status(settings, sent.contact_id) == ContactStatus.ACTIVE
+    # The bounce is on the message all the same, once; a later bounce suppresses as usual.
+    assert [e.type.value for e in events(settings)] == ["bounced"]
+    later = aimed("bounce", sent, ID=99, BouncedAt="2030-01-02T09:00:00Z", Inactive=True)
+    anonymous.post(URL, json=later, headers=auth)
+    row = suppression(settings)
+    assert row is not None and row.reason == SuppressionReason.HARD_BOUNCE
+    assert contact_status(settings, sent.contact_id) == ContactStatus.BOUNCED
+
+
+def test_a_reactivation_that_overtakes_its_complaint_still_leaves_the_address_unsuppressed(
+    anonymous: TestClient, settings: Settings, auth: dict[str, str]
+) -> None:
+    sent = send(settings)
+    reactivation = fixture("subscription_change") | {
+        "MessageID": None,
+        "Metadata": {},
+        "Recipient": EMAIL,
+        "SuppressSending": False,
+        "SuppressionReason": "SpamComplaint",
+        "ChangedAt": "2030-01-01T10:00:00Z",
+    }
+    anonymous.post(URL, json=reactivation, headers=auth)
+    anonymous.post(URL, json=aimed("spam_complaint", sent, BouncedAt="2030-01-01T09:00:00Z"), headers=auth)
+
+    assert suppression(settings) is None
+    assert contact_status(settings, sent.contact_id) == ContactStatus.ACTIVE
+    assert [e.type.value for e in events(settings)] == ["complained"]
 
 
 def _another_message(settings: Settings, sent: Sent) -> Sent:
@@ -124,12 +144,6 @@ def _another_message(settings: Settings, sent: Sent) -> Sent:
         return Sent(message.id, sent.contact_id, message.key, message.provider_message_id or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="suppress_address (nurture/crud/suppressions.py) sets the contact's status from the "
-    "reason it is given, not from the suppression that stands: a complaint handled after a hard "
-    "bounce keeps the hard_bounce suppression but makes the contact `complained`",
-)
 def test_a_complaint_handled_after_a_hard_bounce_leaves_the_contact_bounced(
     anonymous: TestClient, settings: Settings, auth: dict[str, str]
 ) -> None:

@@ -18,7 +18,7 @@ from nurture.db.models.contacts import Contact, ContactStatus, ContactTag, Tag
 from nurture.db.models.lists import ListSubscription, MailingList, SubscriptionStatus
 from nurture.db.models.mailboxes import Mailbox
 from nurture.db.models.messages import EngagementType, Message, MessageEvent, MessageLink, MessageStatus
-from nurture.db.models.suppressions import Suppression, SuppressionReason
+from nurture.db.models.suppressions import Reactivation, Suppression, SuppressionReason
 from nurture.db.models.templates import Partial, Template, TemplateKind
 from nurture.db.models.users import User
 
@@ -48,6 +48,7 @@ __all__ = [
     "MessageLink",
     "MessageStatus",
     "Partial",
+    "Reactivation",
     "RecipientStatus",
     "StagedAttachment",
     "RunStatus",
