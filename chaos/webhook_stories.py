@@ -64,9 +64,9 @@ STORIES = (
 )
 
 # The address reactivated in Postmark after its hard bounce: nothing suppressed in the end, even
-# when the reactivation overtakes the bounce (a retry of the bounce hours later). Nurture ignores a
-# reactivation that finds nothing to lift, so this fails when it comes first: the full run reports
-# it; the short one (CI) leaves it out until it is fixed.
+# when the reactivation overtakes the bounce or its SubscriptionChange (a retry hours later):
+# Nurture keeps reactivations and compares their time with the bounce's. The full run tells it;
+# the short one (CI) leaves it to tests/api/test_webhooks_order.py.
 REACTIVATED = Story(
     "hard bounce, then reactivated",
     (
@@ -92,11 +92,9 @@ REACTIVATED = Story(
 
 REACTIVATION_CHECK = "a reactivation overtaking its bounce still wins"
 REACTIVATION_NOTE = (
-    "Known, not fixed: a reactivation (SubscriptionChange with SuppressSending false) handled before "
-    "the hard bounce it lifts finds no suppression and is ignored (nurture/email/"
-    "postmark_subscriptions.py `_reactivate`), and nothing remembers it: the bounce, handled later "
-    "(a Postmark retry), suppresses the address for good although Postmark has reactivated it. A fix "
-    "needs a record of reactivations to compare with BouncedAt/ChangedAt."
+    "A reactivation (SubscriptionChange with SuppressSending false) handled before the hard bounce "
+    "it lifts is kept (nurture/email/postmark_reactivations.py) and compared with the bounce's "
+    "BouncedAt and the SubscriptionChange's ChangedAt; this failing means that comparison broke."
 )
 
 

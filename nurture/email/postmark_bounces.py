@@ -2,6 +2,7 @@
 
 import logging
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -46,7 +47,16 @@ def handle_bounce(session: Session, event: BounceEvent, message: Message | None,
             event.description,
         )
     if hard:
-        lifted = _lifted_since(session, event, message, key, SuppressionReason.HARD_BOUNCE)
+        lifted = lifted_since(
+            session,
+            event,
+            message,
+            key,
+            email=event.email,
+            reason=SuppressionReason.HARD_BOUNCE,
+            moment=event.bounced_at,
+            data=_bounce_data(event) | {"bounce": "hard"},
+        )
         if lifted is not None:
             return lifted
     if message is None:
@@ -74,7 +84,16 @@ def handle_complaint(
     session: Session, event: SpamComplaintEvent, message: Message | None, key: str
 ) -> HandledEvent:
     """Record a spam complaint and suppress the address for marketing email."""
-    lifted = _lifted_since(session, event, message, key, SuppressionReason.SPAM_COMPLAINT)
+    lifted = lifted_since(
+        session,
+        event,
+        message,
+        key,
+        email=event.email,
+        reason=SuppressionReason.SPAM_COMPLAINT,
+        moment=event.bounced_at,
+        data=_bounce_data(event),
+    )
     if lifted is not None:
         return lifted
     if message is None:
@@ -96,30 +115,34 @@ def handle_complaint(
     )
 
 
-def _lifted_since(
+def lifted_since(
     session: Session,
-    event: BounceEvent | SpamComplaintEvent,
+    event: AnyPostmarkEvent,
     message: Message | None,
     key: str,
+    *,
+    email: str,
     reason: SuppressionReason,
+    moment: datetime,
+    data: dict[str, Any],
 ) -> HandledEvent | None:
-    """A bounce or complaint that Postmark has reactivated the address since: recorded on its
-    message (once), but the address stays unsuppressed. None when there is no such reactivation."""
-    reactivated = reactivated_since(session, email=event.email, reason=reason, moment=event.bounced_at)
+    """A bounce or complaint (at `moment`) that Postmark has reactivated the address since: recorded
+    on its message once, and the address left unsuppressed. None when there is no such reactivation.
+    """
+    reactivated = reactivated_since(session, email=email, reason=reason, moment=moment)
     if reactivated is None:
         return None
-    detail = f"Postmark reactivated {event.email} at {reactivated.isoformat()}, after this: not suppressed"
+    detail = f"Postmark reactivated {email} at {reactivated.isoformat()}, after this: not suppressed"
     if message is None:
         return ignored(event, detail)
     type = EngagementType.BOUNCED if reason == SuppressionReason.HARD_BOUNCE else EngagementType.COMPLAINED
-    if _told_by_subscription_change(session, message, type) is not None:
-        return ignored(event, f"{type.value} already recorded on message {message.id}; {detail}")
-    data = _bounce_data(event) | {"reactivated_at": reactivated.isoformat()}
-    if reason == SuppressionReason.HARD_BOUNCE:
-        data["bounce"] = "hard"
-    handled = record(
-        session, event, message=message, key=key, type=type, occurred_at=event.bounced_at, data=data
+    already = session.scalar(
+        select(MessageEvent.id).where(MessageEvent.message_id == message.id, MessageEvent.type == type)
     )
+    if already is not None:
+        return ignored(event, f"{type.value} already recorded on message {message.id}; {detail}")
+    data = data | {"reactivated_at": reactivated.isoformat()}
+    handled = record(session, event, message=message, key=key, type=type, occurred_at=moment, data=data)
     return replace(handled, detail=f"{handled.detail}; {detail}")
 
 

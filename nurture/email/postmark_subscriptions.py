@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 from nurture.crud.suppressions import get_suppression, lift_suppression
 from nurture.crud.unsubscribe import unsubscribe
 from nurture.db.models import Contact, EngagementType, Message, MessageEvent, SuppressionReason
-from nurture.email.postmark_bounces import suppress_unmatched
+from nurture.email.postmark_bounces import lifted_since, suppress_unmatched
 from nurture.email.postmark_outcome import SOURCE, HandledEvent, Outcome, ignored, record
 from nurture.email.postmark_payloads import SubscriptionChangeEvent
 from nurture.email.postmark_reactivations import remember
@@ -38,6 +38,12 @@ def handle_subscription_change(
         return _reactivate(session, event, reason)
     if reason == SuppressionReason.MANUAL:
         return _unsubscribe(session, event, message, key)
+    data = {"suppression_reason": event.suppression_reason, "origin": event.origin}
+    lifted = lifted_since(
+        session, event, message, key, email=event.recipient, reason=reason, moment=event.changed_at, data=data
+    )
+    if lifted is not None:
+        return lifted
     if message is None:
         return suppress_unmatched(session, event, email=event.recipient, reason=reason)
     type = ENGAGEMENT_OF_SUPPRESSION[reason]
@@ -57,7 +63,7 @@ def handle_subscription_change(
         key=key,
         type=type,
         occurred_at=event.changed_at,
-        data={"suppression_reason": event.suppression_reason, "origin": event.origin},
+        data=data,
         suppression=reason,
     )
 

@@ -104,6 +104,26 @@ def test_a_reactivation_that_overtakes_its_bounce_still_leaves_the_address_activ
     assert contact_status(settings, sent.contact_id) == ContactStatus.BOUNCED
 
 
+def test_a_reactivation_that_overtakes_the_subscription_change_it_lifts_still_wins(
+    anonymous: TestClient, settings: Settings, auth: dict[str, str]
+) -> None:
+    sent = send(settings)
+    reactivation = fixture("subscription_change") | {
+        "MessageID": None,
+        "Metadata": {},
+        "Recipient": EMAIL,
+        "SuppressSending": False,
+        "ChangedAt": "2030-01-01T10:00:00Z",
+    }
+    suppressed = aimed("subscription_change", sent, ChangedAt="2030-01-01T09:00:01Z")
+    for payload in (reactivation, suppressed, aimed("bounce", sent, BouncedAt="2030-01-01T09:00:00Z")):
+        assert anonymous.post(URL, json=payload, headers=auth).status_code == 200
+
+    assert suppression(settings) is None
+    assert contact_status(settings, sent.contact_id) == ContactStatus.ACTIVE
+    assert [e.type.value for e in events(settings)] == ["bounced"]
+
+
 def test_a_reactivation_that_overtakes_its_complaint_still_leaves_the_address_unsuppressed(
     anonymous: TestClient, settings: Settings, auth: dict[str, str]
 ) -> None:
