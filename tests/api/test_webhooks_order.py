@@ -78,18 +78,24 @@ def test_a_subscription_change_before_its_spam_complaint_records_one_complaint(
     assert contact_status(settings, sent.contact_id) == ContactStatus.COMPLAINED
 
 
-def test_a_reactivation_that_overtakes_its_bounce_still_leaves_the_address_active(
-    anonymous: TestClient, settings: Settings, auth: dict[str, str]
-) -> None:
-    sent = send(settings)
-    reactivation = fixture("subscription_change") | {
+def _reactivation(reason: str) -> dict[str, object]:
+    """Postmark reactivating the address at 10:00 (a reactivation concerns no message)."""
+    return fixture("subscription_change") | {
         "MessageID": None,
         "Metadata": {},
         "Tag": None,
         "Recipient": EMAIL,
         "SuppressSending": False,
+        "SuppressionReason": reason,
         "ChangedAt": "2030-01-01T10:00:00Z",
     }
+
+
+def test_a_reactivation_that_overtakes_its_bounce_still_leaves_the_address_active(
+    anonymous: TestClient, settings: Settings, auth: dict[str, str]
+) -> None:
+    sent = send(settings)
+    reactivation = _reactivation("HardBounce")
     anonymous.post(URL, json=reactivation, headers=auth)
     anonymous.post(URL, json=aimed("bounce", sent, BouncedAt="2030-01-01T09:00:00Z"), headers=auth)
 
@@ -108,13 +114,7 @@ def test_a_reactivation_that_overtakes_the_subscription_change_it_lifts_still_wi
     anonymous: TestClient, settings: Settings, auth: dict[str, str]
 ) -> None:
     sent = send(settings)
-    reactivation = fixture("subscription_change") | {
-        "MessageID": None,
-        "Metadata": {},
-        "Recipient": EMAIL,
-        "SuppressSending": False,
-        "ChangedAt": "2030-01-01T10:00:00Z",
-    }
+    reactivation = _reactivation("HardBounce")
     suppressed = aimed("subscription_change", sent, ChangedAt="2030-01-01T09:00:01Z")
     for payload in (reactivation, suppressed, aimed("bounce", sent, BouncedAt="2030-01-01T09:00:00Z")):
         assert anonymous.post(URL, json=payload, headers=auth).status_code == 200
@@ -128,14 +128,7 @@ def test_a_reactivation_that_overtakes_its_complaint_still_leaves_the_address_un
     anonymous: TestClient, settings: Settings, auth: dict[str, str]
 ) -> None:
     sent = send(settings)
-    reactivation = fixture("subscription_change") | {
-        "MessageID": None,
-        "Metadata": {},
-        "Recipient": EMAIL,
-        "SuppressSending": False,
-        "SuppressionReason": "SpamComplaint",
-        "ChangedAt": "2030-01-01T10:00:00Z",
-    }
+    reactivation = _reactivation("SpamComplaint")
     anonymous.post(URL, json=reactivation, headers=auth)
     anonymous.post(URL, json=aimed("spam_complaint", sent, BouncedAt="2030-01-01T09:00:00Z"), headers=auth)
 
