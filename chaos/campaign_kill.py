@@ -3,9 +3,9 @@
 import asyncio
 
 from chaos import checks, kills, workloads
+from chaos.crash import DEADLINE, KILL_AT, Crash
 from chaos.lab import Lab
 from chaos.results import FaultResult
-from tests.workflows.test_campaign_crash import DEADLINE, KILL_AT, Crash
 
 NAME = "campaign-kill"
 NUMBER = 2

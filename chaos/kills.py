@@ -4,9 +4,9 @@ with the campaign crash test's pieces; and check that what it left behind was fo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from chaos.crash import Crash
 from chaos.results import Check, check
 from nurture.db.models import ActivityEvent
-from tests.workflows.test_campaign_crash import Crash
 
 # How long a send the worker is killed in hangs once Postmark has taken it: longer than the kill.
 HANG = 30.0

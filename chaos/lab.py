@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
+from chaos.crash import POSTMARK_TIMEOUT
 from chaos.databases import Databases
 from chaos.temporal_server import DevServer
 from chaos.worker import WorkerProcessIn
@@ -27,7 +28,6 @@ from nurture.postmark_server import RunningServer, run_in_thread
 from nurture.settings import Settings
 from nurture.temporal.client import connect
 from tests.isolated import isolated
-from tests.workflows.test_campaign_crash import POSTMARK_TIMEOUT
 from workers.processes import ProcessGroup
 from workers.registration import WorkerDeps, running_workers
 

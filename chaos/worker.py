@@ -5,8 +5,8 @@ import time
 from pathlib import Path
 
 from bench.processes import STARTUP_TIMEOUT
+from chaos.crash import WorkerProcess
 from nurture.settings import Settings
-from tests.workflows.test_campaign_crash import WorkerProcess
 
 
 class WorkerProcessIn(WorkerProcess):
