@@ -9,10 +9,10 @@ no server, it holds the write lock past the busy timeout, so writes fail for a w
 
 import asyncio
 
-from chaos import checks, outages, workloads
+from chaos import checks, outages
 from chaos.lab import Lab
+from chaos.mixed_load import MixedLoad
 from chaos.results import FaultResult
-from nurture.schemas.email import TemplateKind
 
 NAME = "database-restart"
 NUMBER = 4
@@ -33,53 +33,16 @@ async def run(lab: Lab, result: FaultResult) -> None:
     """Automation runs, one-off sends and a campaign while the database goes away; every email
     must arrive once and every workflow finish once it is back."""
     short = lab.short
-    count, messages, recipients = CONTACTS[short], MESSAGES[short], RECIPIENTS[short]
-    sessions = lab.sessions()
-    runs = await asyncio.to_thread(workloads.audience, sessions, count)
-    automation_id = await asyncio.to_thread(workloads.two_email_automation, sessions)
-    one_offs = await asyncio.to_thread(workloads.audience, sessions, messages)
-    receipt = await asyncio.to_thread(
-        workloads.template, sessions, workloads.MESSAGE_SUBJECT, kind=TemplateKind.TRANSACTIONAL
-    )
-    news = await asyncio.to_thread(workloads.audience, sessions, recipients)
-    campaign_id = await asyncio.to_thread(workloads.campaign, sessions, news.list_id)
-    load = (
-        f"{count} contacts in the two-email automation, {messages} one-off sends, "
-        f"a campaign to {recipients:,}"
+    load = await MixedLoad.prepare(
+        lab, count=CONTACTS[short], messages=MESSAGES[short], recipients=RECIPIENTS[short]
     )
     async with lab.workers():
-        workflow_ids = [
-            await workloads.enroll_list(
-                lab.client, lab.settings, automation_id=automation_id, list_id=runs.list_id
-            )
-        ]
-        workflow_ids += await workloads.send_messages(
-            lab.client, lab.settings, contacts=one_offs.emails, template_id=receipt, prefix="outage"
-        )
-        workflow_ids.append((await workloads.start(lab.client, lab.settings, campaign_id)).id)
-        lab.note("runs, sends and campaign started")
+        await load.start(lab, prefix="outage")
         await checks.wait_for(checks.holds(lab.postmark, STRIKE_AT), timeout=DEADLINE, every=0.05)
         outage = await _strike(lab)
-        result.setup = f"{load}; {outage}; workers in this process"
-        ended = await checks.wait_for(
-            lambda: workloads.runs_ended(sessions, automation_id, count), timeout=DEADLINE
-        )
-        finished = await checks.wait_for(
-            lambda: checks.all_completed(lab.client, workflow_ids), timeout=DEADLINE
-        )
-        held = checks.held(lab.postmark)
-        lab.note(f"runs ended: {ended}; other workflows finished: {finished} ({held} in Postmark)")
-
-    emails = await asyncio.to_thread(checks.arrived, lab.postmark.url)
-    expected = workloads.both_steps(runs.emails.values())
-    expected |= {(email, workloads.MESSAGE_SUBJECT) for email in one_offs.emails.values()}
-    expected |= {(email, workloads.CAMPAIGN_SUBJECT) for email in news.emails.values()}
-    result.checks += checks.exactly_once(emails, expected)
-    result.checks += await asyncio.to_thread(checks.ledger_agrees, sessions, emails)
-    rows = await asyncio.to_thread(workloads.run_rows, sessions, automation_id)
-    result.checks.append(workloads.runs_completed(rows, count))
-    result.checks.append(await asyncio.to_thread(workloads.campaign_sent, sessions, campaign_id, recipients))
-    result.checks.append(await checks.runs_finished(lab.client, [*workflow_ids, *rows], what="workflows"))
+        result.setup = f"{load.described()}; {outage}; workers in this process"
+        await load.settle(lab, deadline=DEADLINE)
+    await load.check(lab, result)
 
 
 async def _strike(lab: Lab) -> str:

@@ -1,5 +1,6 @@
 """Unsubscribe links: GET shows a page and changes nothing; POST (one-click or the page) unsubscribes."""
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -8,6 +9,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from api.main import create_app
+from nurture.crud.messages import save_links
 from nurture.db.base import utcnow
 from nurture.db.models import (
     EngagementType,
@@ -40,8 +42,10 @@ def _list(api: TestClient, name: str, contact_id: int) -> int:
     return list_id
 
 
-def _message(settings: Settings, *, contact_id: int, list_id: int | None, key: str = "m-1") -> int:
-    # The sending pipeline is not this test's subject: write the row it would have written.
+def _message(
+    settings: Settings, *, contact_id: int, list_id: int | None, key: str = "m-1", urls: Sequence[str] = ()
+) -> int:
+    # The sending pipeline is not this test's subject: write the rows it would have written.
     with transaction(session_factory(settings.resolved_database_url)) as session:
         message = Message(
             key=key,
@@ -58,6 +62,7 @@ def _message(settings: Settings, *, contact_id: int, list_id: int | None, key: s
         )
         session.add(message)
         session.flush()
+        save_links(session, message=message, urls=list(urls))
         return message.id
 
 

@@ -4,20 +4,15 @@ redirect anywhere but to the link the email held."""
 import base64
 import struct
 from dataclasses import dataclass
-from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 
-from nurture.crud.messages import save_links
-from nurture.db.base import utcnow
-from nurture.db.models import Message
-from nurture.db.session import session_factory, transaction
-from nurture.schemas.email import MessageStatus, TemplateKind
 from nurture.settings import Settings
 from nurture.tracking.tokens import MAC_BYTES, Purpose, parse_keys, sign, signing_keys
 from tests.api.abuse.rows import row_counts
+from tests.api.test_unsubscribe import _message
 
 OFFER = "https://shop.example/offer?x=1"
 OTHER = "https://shop.example/other"
@@ -33,28 +28,6 @@ class Sent:
     list_id: int
     first: int
     second: int
-
-
-def _message(settings: Settings, *, contact_id: int, list_id: int, key: str, urls: list[str]) -> int:
-    # The sending pipeline is not this test's subject: write the rows it would have written.
-    with transaction(session_factory(settings.resolved_database_url)) as session:
-        message = Message(
-            key=key,
-            kind=TemplateKind.MARKETING,
-            provider="postmark",
-            stream="broadcast",
-            contact_id=contact_id,
-            list_id=list_id,
-            to_email="ann@example.com",
-            from_email="hello@example.com",
-            subject="News",
-            status=MessageStatus.SENT,
-            sent_at=utcnow() - timedelta(hours=1),
-        )
-        session.add(message)
-        session.flush()
-        save_links(session, message=message, urls=urls)
-        return message.id
 
 
 @pytest.fixture
