@@ -10,7 +10,7 @@ from temporalio.exceptions import ApplicationError
 from activities.heartbeat import heartbeating
 from nurture.campaigns.sending import BatchCounts, CampaignBatch
 from nurture.db.models import Campaign, CampaignRecipient, MessageStatus, RecipientStatus, TemplateKind
-from nurture.db.session import transaction
+from nurture.db.session import readers, transaction
 from nurture.email.outgoing import OutcomeUnknown
 from nurture.email.pipeline import SendDeferred, SendPipeline
 from nurture.schemas.email import SendRequest
@@ -72,6 +72,7 @@ class CampaignSendActivities:
 
     def __init__(self, *, sessions: sessionmaker[Session], pipeline: SendPipeline) -> None:
         self._sessions = sessions
+        self._readers = readers(sessions)
         self._pipeline = pipeline
 
     @activity.defn(name="send_campaign_batch")
@@ -89,7 +90,7 @@ class CampaignSendActivities:
             return self._send(batch)
 
     def _send(self, batch: CampaignBatch) -> BatchCounts:
-        with self._sessions() as session:
+        with self._readers() as session:
             pending = _requests(session, batch)
         if pending:
             requests = [request for _, request in pending]
@@ -118,7 +119,7 @@ class CampaignSendActivities:
         return self._counts(batch)
 
     def _counts(self, batch: CampaignBatch) -> BatchCounts:
-        with self._sessions() as session:
+        with self._readers() as session:
             by_status = dict(
                 session.execute(
                     select(CampaignRecipient.status, func.count())

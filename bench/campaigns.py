@@ -50,7 +50,7 @@ from nurture.db.migrate import upgrade
 from nurture.db.session import session_factory
 from nurture.settings import Settings
 from workers.processes import ProcessGroup
-from workflows.campaign import IN_FLIGHT
+from workers.registration import CAMPAIGN_BATCHES_PER_WORKER
 
 MILESTONES = (0.10, 0.25, 0.50, 0.75, 1.0)
 TARGET_RATE = 1_000
@@ -72,6 +72,7 @@ def report(
     times: dict[str, float],
     idle_kib: int,
     workers: int,
+    in_flight: int,
 ) -> list[Result]:
     """Print the figures, each target with whether it was met; return them."""
     end_to_end = recipients / run.seconds
@@ -82,7 +83,7 @@ def report(
     print(
         f"database: {database}; worker processes: {workers}; recipients: {recipients:,}; "
         f"batches: {raws[0].batches} of up to "
-        f"{MAX_BATCH}, {IN_FLIGHT} in flight; {size:.1f} KiB of JSON per email"
+        f"{MAX_BATCH}, {in_flight} in flight; {size:.1f} KiB of JSON per email"
     )
     print(
         f"end to end: {recipients:,} emails in {run.seconds:.1f} s = {end_to_end:,.0f} emails/s "
@@ -97,7 +98,7 @@ def report(
     rounds = ", ".join(f"{rate:,.0f}" for rate in rates)
     print(
         f"raw /email/batch: {raw_rate:,.0f} emails/s, median of {len(raws)} rounds ({rounds}), "
-        f"each the same {raws[0].batches} batches, {IN_FLIGHT} at a time, to an emptied inbox"
+        f"each the same {raws[0].batches} batches, {in_flight} at a time, to an emptied inbox"
     )
     print(f"end to end / raw: {ratio:.2f} (target {TARGET_RATIO}: {_verdict(ratio >= TARGET_RATIO)})")
     memory = [(share, run.memory_at(share)) for share in MILESTONES]
@@ -167,6 +168,8 @@ async def main(
             postmark_local_port=port,
             postmark_api_url=f"http://127.0.0.1:{port}/",
             postmark_server_token=f"bench-{uuid.uuid4().hex}",
+            # As many batches in flight as the workers take at once, as operations.md advises.
+            campaign_batches_in_flight=CAMPAIGN_BATCHES_PER_WORKER * workers,
         )
         base, token = f"http://127.0.0.1:{port}", settings.postmark_server_token
         start_postmark_server(group, settings, log=data / "postmark.log")
@@ -191,7 +194,9 @@ async def main(
         print(
             f"raw bodies (not timed): {len(bodies)} batches read from the ledger and encoded in {built:.1f} s"
         )
-        raws = await raw_rounds(bodies, base=base, token=token, concurrency=IN_FLIGHT, rounds=rounds)
+        raws = await raw_rounds(
+            bodies, base=base, token=token, concurrency=settings.campaign_batches_in_flight, rounds=rounds
+        )
     finally:
         group.stop(timeout=5)  # a worker still in a batch (after Ctrl-C) need not finish it
         if env is not None:
@@ -205,6 +210,7 @@ async def main(
         times=times,
         idle_kib=idle_kib,
         workers=workers,
+        in_flight=settings.campaign_batches_in_flight,
     )
     if not keep:  # a failed run keeps its files: the errors name its logs
         shutil.rmtree(data)

@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import PositiveInt, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nurture.temporal import task_queues
@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Task queues the worker polls and the API starts runs on (tests give each run its own).
     task_queue: str = task_queues.MAIN
     email_task_queue: str = task_queues.EMAIL
+    # Campaign batches a campaign run hands out at once. Each worker process takes at most
+    # CAMPAIGN_BATCHES_PER_WORKER of them: set this to that many times the worker processes.
+    campaign_batches_in_flight: PositiveInt = 4
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -137,6 +140,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'nurture.db').resolve()}"
+
+    @property
+    def campaign_task_queue(self) -> str:
+        """Campaign batches' queue, named after the email queue (tests give each run its own)."""
+        return task_queues.campaign_batches(self.email_task_queue)
 
     @property
     def temporal_port(self) -> int:

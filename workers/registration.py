@@ -48,6 +48,9 @@ WORKFLOWS: list[type] = [
 ACTIVITY_THREADS = 32
 # Sends in flight at once per worker: the one place that bounds the load on the provider.
 EMAIL_CONCURRENCY = 16
+# Campaign batches per worker process: one renders while the other waits on Postmark or the
+# database. More would only share the process's one core (its GIL) and starve other workers.
+CAMPAIGN_BATCHES_PER_WORKER = 2
 # On SIGTERM, let running activities (an email send) finish before the worker exits.
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
@@ -99,17 +102,13 @@ def build_email_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     """The email task queue's activities: the send pipeline through Postmark, and through users'
     connected mailboxes."""
     settings = deps.settings
-    provider = PostmarkProvider(
-        server_token=settings.postmark_server_token,
-        api_url=settings.postmark_api_url,
-        timeout=settings.postmark_timeout,
-    )
     sessions = session_factory(deps.database_url)
-    pipeline = SendPipeline(sessions=sessions, settings=settings, provider=provider)
+    pipeline = _pipeline(deps)
     activities = EmailActivities(pipeline)
     campaign_sends = CampaignSendActivities(sessions=sessions, pipeline=pipeline)
     mailboxes = MailboxActivities(sessions=sessions, settings=settings)
     return [
+        # Also here for campaign runs started before batches had a queue of their own.
         campaign_sends.send_campaign_batch,
         activities.send_email,
         activities.give_up_send,
@@ -119,6 +118,17 @@ def build_email_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         mailboxes.give_up_mailbox_send,
         mailboxes.save_sent_copy,
     ]
+
+
+def _pipeline(deps: WorkerDeps) -> SendPipeline:
+    """The send pipeline through Postmark."""
+    settings = deps.settings
+    provider = PostmarkProvider(
+        server_token=settings.postmark_server_token,
+        api_url=settings.postmark_api_url,
+        timeout=settings.postmark_timeout,
+    )
+    return SendPipeline(sessions=session_factory(deps.database_url), settings=settings, provider=provider)
 
 
 def build_worker(
@@ -158,9 +168,26 @@ def build_email_worker(
     )
 
 
+def build_campaign_batch_worker(client: Client, deps: WorkerDeps, *, executor: ThreadPoolExecutor) -> Worker:
+    """A worker for the campaign batch queue: a few batches at once (see `task_queues.campaign_batches`)."""
+    return Worker(
+        client,
+        task_queue=deps.settings.campaign_task_queue,
+        activities=[
+            CampaignSendActivities(
+                sessions=session_factory(deps.database_url), pipeline=_pipeline(deps)
+            ).send_campaign_batch
+        ],
+        activity_executor=executor,
+        max_concurrent_activities=CAMPAIGN_BATCHES_PER_WORKER,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
 @asynccontextmanager
 async def running_workers(client: Client, deps: WorkerDeps) -> AsyncIterator[tuple[Worker, Worker]]:
-    """The main and email workers on the settings' task queues, running until the block ends.
+    """The main and email workers on the settings' task queues, and the campaign batch worker,
+    running until the block ends.
 
     Sends get threads of their own: they never queue behind other activities while their
     start-to-close clock runs.
@@ -172,8 +199,10 @@ async def running_workers(client: Client, deps: WorkerDeps) -> AsyncIterator[tup
     with (
         ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor,
         ThreadPoolExecutor(max_workers=EMAIL_CONCURRENCY, thread_name_prefix="send") as sends,
+        ThreadPoolExecutor(max_workers=CAMPAIGN_BATCHES_PER_WORKER, thread_name_prefix="batch") as batches,
     ):
         main = build_worker(client, deps, executor=executor, task_queue=settings.task_queue)
         email = build_email_worker(client, deps, executor=sends, task_queue=settings.email_task_queue)
-        async with main, email:
+        campaign = build_campaign_batch_worker(client, deps, executor=batches)
+        async with main, email, campaign:
             yield main, email

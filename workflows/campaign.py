@@ -31,9 +31,6 @@ with workflow.unsafe.imports_passed_through():
         CampaignState,
     )
 
-# Batches in flight at once: enough to keep Postmark and the database busy, few enough that a
-# pause takes effect within seconds.
-IN_FLIGHT = 4
 # Continue as new after this many batches (500 each: 50,000 recipients), so history stays small.
 BATCHES_PER_RUN = 100
 DB_TIMEOUT = timedelta(minutes=2)
@@ -170,7 +167,7 @@ class CampaignWorkflow:
         tasks: list[asyncio.Task[None]] = []
         while state.next_position < end:
             await workflow.wait_condition(
-                lambda: state.cancelled or (not state.paused and self._in_flight < IN_FLIGHT)
+                lambda: state.cancelled or (not state.paused and self._in_flight < self._input.in_flight)
             )
             if state.cancelled:
                 break
@@ -217,7 +214,7 @@ class CampaignWorkflow:
             "send_campaign_batch",
             batch,
             result_type=BatchCounts,
-            task_queue=self._input.email_task_queue,
+            task_queue=self._input.batch_task_queue or self._input.email_task_queue,
             start_to_close_timeout=BATCH_TIMEOUT,
             schedule_to_close_timeout=deadline,
             heartbeat_timeout=HEARTBEAT,

@@ -40,7 +40,11 @@ async def start_campaign(
     return await client.start_workflow(
         "CampaignWorkflow",
         CampaignInput(
-            campaign_id=campaign_id, email_task_queue=settings.email_task_queue, scheduled_at=scheduled_at
+            campaign_id=campaign_id,
+            email_task_queue=settings.email_task_queue,
+            batch_task_queue=settings.campaign_task_queue,
+            in_flight=settings.campaign_batches_in_flight,
+            scheduled_at=scheduled_at,
         ),
         id=campaign_workflow_id(campaign_id),
         task_queue=settings.task_queue,

@@ -86,6 +86,10 @@ class CampaignInput(BaseModel):
 
     campaign_id: int
     email_task_queue: str
+    # Runs started before batches had a queue of their own (and their in-flight setting) send
+    # them on the email queue, four at a time.
+    batch_task_queue: str | None = None
+    in_flight: int = 4
     scheduled_at: datetime | None = None
     state: CampaignState | None = None
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, defer, sessionmaker
 
 from nurture.db.base import utcnow
 from nurture.db.models import Message
-from nurture.db.session import transaction
+from nurture.db.session import readers, transaction
 from nurture.email import ledger
 from nurture.email.attachments import AttachmentsMissing, discard, staged
 from nurture.email.compose import outgoing_of
@@ -89,6 +89,8 @@ class BatchSender:
     ) -> None:
         """`lease` covers a search and a send; `call` covers one provider call and its database work."""
         self._sessions = sessions
+        # Drafting only reads: on SQLite it then holds no lock while other batches write.
+        self._readers = readers(sessions)
         self._settings = settings
         self._provider = provider
         self._lease = lease
@@ -171,10 +173,10 @@ class BatchSender:
     def _draft(self, requests: dict[str, SendRequest]) -> tuple[list[Draft], dict[str, SendResult]]:
         """The emails of the keys the ledger does not have yet, and the keys that cannot be made.
 
-        Composing is most of a batch's work: it runs after the reads end, so meanwhile the
-        connection (SQLite's only one in this process) and its write lock serve other batches.
+        Composing is most of a batch's work: it runs after the reads (of a snapshot, taking no
+        lock) end, holding no transaction open meanwhile.
         """
-        with self._sessions() as session:
+        with self._readers() as session:
             known = set(session.scalars(select(Message.key).where(Message.key.in_(requests))))
             new = [request for key, request in requests.items() if key not in known]
             if not new:

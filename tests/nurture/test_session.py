@@ -1,9 +1,14 @@
-"""Sessions under concurrency: simultaneous read-then-write transactions all succeed, on either database."""
+"""Sessions under concurrency: simultaneous read-then-write transactions all succeed, on either
+database; readers read beside a writer and cannot write."""
 
 import threading
 
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
 from nurture.db.models import Contact
-from nurture.db.session import session_factory, transaction
+from nurture.db.session import readers, session_factory, transaction
 from nurture.settings import Settings
 
 
@@ -41,3 +46,43 @@ def test_concurrent_read_then_write_transactions_all_commit(settings: Settings) 
         # interleave them (last writer wins), so only the absence of failures is universal.
         if settings.resolved_database_url.startswith("sqlite"):
             assert len(row.custom_fields) == 10
+
+
+def test_readers_see_what_was_committed_and_refuse_to_write(settings: Settings) -> None:
+    sessions = session_factory(settings.resolved_database_url)
+    with transaction(sessions) as session:
+        session.add(Contact(email="read-me@example.com", custom_fields={}))
+
+    with readers(sessions)() as session:
+        assert session.scalar(select(Contact.id).where(Contact.email == "read-me@example.com")) is not None
+        if settings.resolved_database_url.startswith("sqlite"):
+            session.add(Contact(email="sneaked-in@example.com", custom_fields={}))
+            with pytest.raises(OperationalError, match="readonly"):
+                session.flush()
+        else:
+            assert readers(sessions) is sessions  # PostgreSQL reads never queue behind writers
+
+
+def test_a_reader_does_not_wait_for_a_writer(settings: Settings) -> None:
+    sessions = session_factory(settings.resolved_database_url)
+    writing, done = threading.Event(), threading.Event()
+
+    def write() -> None:
+        with transaction(sessions) as session:
+            session.add(Contact(email="slow-writer@example.com", custom_fields={}))
+            session.flush()
+            writing.set()
+            done.wait(10)  # holds the write lock until the reader has read
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert writing.wait(10)
+    try:
+        with readers(sessions)() as session:
+            # The snapshot before the writer's commit: read at once, without its row.
+            assert (
+                session.scalar(select(Contact.id).where(Contact.email == "slow-writer@example.com")) is None
+            )
+    finally:
+        done.set()
+        writer.join()
