@@ -10,8 +10,8 @@ from nurture.email.outgoing import Attachment, OutgoingEmail
 from nurture.schemas.email import SendRequest, TemplateKind
 from nurture.settings import Settings
 from nurture.templates.render import Renderable, Sender
-from nurture.tracking.links import instrument, unsubscribe_headers, unsubscribe_url
-from nurture.tracking.tokens import Purpose, sign, signing_keys
+from nurture.tracking.links import LinkLines, instrument, unsubscribe_headers, unsubscribe_url
+from nurture.tracking.tokens import Slots, signing_keys
 
 # Where an href attribute's value starts.
 _HREF = re.compile(r"""href\s*=\s*["']""")
@@ -62,46 +62,35 @@ def _with_unsubscribe_footer(html: str, url: str) -> str:
 
 @dataclass(frozen=True)
 class Composed:
-    """A message's rendered email, its tracking and unsubscribe tokens signed for `message_id`."""
+    """A message's rendered email, its tracking and unsubscribe tokens stand-ins from `slots`
+    until `signed_for` signs them for the message's id."""
 
-    message_id: int
     subject: str
     html: str
     text: str
     headers: dict[str, str]
     # The original URLs of its tracked links, by position.
     urls: list[str]
+    slots: Slots
+    message_id: int | None = None
 
     def signed_for(self, message_id: int, settings: Settings) -> "Composed":
-        """The same email with every token signed for another message id.
-
-        A batch composes its emails before it takes their ids (composing is slow, taking ids
-        holds the database's write lock), then swaps the tokens. A token is an HMAC: no other
-        text in an email can be mistaken for one.
-        """
-        subject, html, text, headers = self.subject, self.html, self.text, dict(self.headers)
-        old, new = _tokens(self.message_id, self.urls, settings), _tokens(message_id, self.urls, settings)
-        for before, after in zip(old, new, strict=True):
-            subject, html, text = (part.replace(before, after) for part in (subject, html, text))
-            headers = {name: value.replace(before, after) for name, value in headers.items()}
-        return Composed(message_id, subject, html, text, headers, self.urls)
+        """The same email with every token signed for its message id, now known."""
+        names = list(self.headers)
+        texts = [self.subject, self.html, self.text, *self.headers.values()]
+        keys = signing_keys(settings)
+        subject, html, text, *values = self.slots.fill(texts, message_id=message_id, keys=keys)
+        headers = dict(zip(names, values, strict=True))
+        return Composed(subject, html, text, headers, self.urls, self.slots, message_id)
 
     def fill(self, message: Message) -> None:
         """Write the email into its message row (whose id it is signed for)."""
-        if message.id != self.message_id:
-            raise ValueError(f"composed for message {self.message_id}, not {message.id}")
+        if message.id is None or message.id != self.message_id:
+            raise ValueError(f"signed for message {self.message_id}, not {message.id}")
         message.subject = self.subject
         message.html_body = self.html or None
         message.text_body = self.text
         message.headers = self.headers
-
-
-def _tokens(message_id: int, urls: list[str], settings: Settings) -> list[str]:
-    """Every token an email of this message id may carry: open, unsubscribe, a click per link."""
-    keys = signing_keys(settings)
-    purposes: list[tuple[Purpose, int]] = [("open", 0), ("unsubscribe", 0)]
-    purposes += [("click", position) for position in range(len(urls))]
-    return [sign(purpose, message_id=message_id, position=at, keys=keys) for purpose, at in purposes]
 
 
 def compose(
@@ -111,12 +100,16 @@ def compose(
     contact: Contact,
     request: SendRequest,
     settings: Settings,
+    slots: Slots,
+    links: LinkLines | None = None,
 ) -> Composed:
-    """The email of a message: rendered, with unsubscribe and tracking signed for its id.
+    """The email of a message: rendered, with unsubscribe and tracking tokens left as `slots`'
+    stand-ins (`Composed.signed_for` signs them once the message has its id).
 
     `template` is compiled for the request's subject (the template's own, or the request's
-    replacement), and shared by the batch's messages of that template. The message row is left
-    as it is (`Composed.fill` writes it).
+    replacement), and shared by the batch's messages of that template, as are `links` (where
+    the links of the lines of HTML seen so far are). The message row is left as it is
+    (`Composed.fill` writes it).
 
     Raises:
         TemplateRenderError: the template cannot be rendered for this contact and model.
@@ -124,7 +117,7 @@ def compose(
     extra: dict[str, str] = {}
     headers: dict[str, str] = {}
     if message.kind == TemplateKind.MARKETING:
-        link = unsubscribe_url(settings, message_id=message.id)
+        link = unsubscribe_url(settings, tokens=slots)
         extra["unsubscribe_url"] = link
         headers.update(unsubscribe_headers(link))
     rendered = template.render(
@@ -139,7 +132,5 @@ def compose(
         if link not in text:
             text = f"{text}\n\nUnsubscribe: {link}\n"
     # A text-only email stays text-only: no HTML part just to hold the open pixel.
-    tracked = instrument(html=html or None, text=text, message_id=message.id, settings=settings)
-    return Composed(
-        message.id, rendered.subject, tracked.html or "", tracked.text or "", headers, tracked.urls
-    )
+    tracked = instrument(html=html or None, text=text, settings=settings, tokens=slots, lines=links)
+    return Composed(rendered.subject, tracked.html or "", tracked.text or "", headers, tracked.urls, slots)

@@ -38,12 +38,11 @@ from nurture.templates.context import recipient_contact
 from nurture.templates.errors import TemplateRenderError
 from nurture.templates.literal import LiteralEmail
 from nurture.templates.render import PreparedTemplate, Renderable
+from nurture.tracking.links import LinkLines
 from nurture.tracking.replies import reply_address
+from nurture.tracking.tokens import Slots
 
 Row = TypeVar("Row", Contact, Template, User)
-# Emails are composed with tokens for ids from here up, until their keys are reserved (and the
-# tokens signed again); real ids never get this far.
-PROVISIONAL_IDS = 2**62
 
 
 def failed(request: SendRequest, reason: str) -> SendResult:
@@ -285,6 +284,9 @@ class Drafting:
             contact_ids=sources.contacts,
             list_ids=sources.lists,
         )
+        # The batch's emails share most lines of HTML: each line's links are found once.
+        self._links = LinkLines()
+        self._slots = Slots()
         # Each template (with each replacement subject) is compiled once for the whole batch.
         self._prepared: dict[tuple[int, str | None], PreparedTemplate | TemplateRenderError] = {}
         for p in self._planned:
@@ -300,12 +302,10 @@ class Drafting:
                     self._prepared[which] = exc
 
     def compose(self) -> list[Draft]:
-        """Every planned key's draft: its email (signed for a provisional id), or why it ends now."""
+        """Every planned key's draft: its email (tokens left as stand-ins), or why it ends now."""
         drafts = []
-        for number, p in enumerate(self._planned):
+        for p in self._planned:
             message = p.message
-            # Never a real id: the tokens are signed again for the real one (`Composed.signed_for`).
-            message.id = PROVISIONAL_IDS + number
             if p.notify or p.contact is None:
                 reason = self._standing.recipient_suppressed(email=message.to_email, kind=message.kind)
             else:
@@ -322,6 +322,8 @@ class Drafting:
                     contact=p.contact or recipient_contact(message.to_email),
                     request=p.request,
                     settings=self._settings,
+                    slots=self._slots,
+                    links=self._links,
                 )
             except TemplateRenderError as exc:
                 what = f"template {p.template.id}" if p.template is not None else "the email"

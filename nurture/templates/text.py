@@ -2,7 +2,7 @@
 
 import re
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from nurture.markup import CutShort, EndTag, StartTag, tokens
 
@@ -196,11 +196,16 @@ def _finish(written: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-# What a piece of HTML came to for a writer standing somewhere: the text and where it then
-# stands, or None where the piece was cut short.
-_Piece = tuple[str, _Reading] | None
+# What a piece of HTML came to for a writer standing somewhere: the text, where the writer then
+# stands, and the pieces known for a writer standing there; None where the piece was cut short.
+_Piece = tuple[str, _Reading, "_Pieces"] | None
+# The pieces known for a writer standing somewhere, by their lines (without the newline that ends
+# the last) and whether more follows (then they did end with a newline).
+_Pieces = dict[tuple[str, bool], _Piece]
 # A cache stops remembering (and starts afresh) past this many characters of HTML and text.
 CACHE_CHARACTERS = 4_000_000
+# What a table's `get` gives for a piece never converted (None is a piece cut short).
+_UNKNOWN: Any = object()
 
 
 class TextCache:
@@ -214,50 +219,62 @@ class TextCache:
     """
 
     def __init__(self, *, max_characters: int = CACHE_CHARACTERS) -> None:
-        self._pieces: dict[tuple[_Reading, str, bool], _Piece] = {}
+        # A table of pieces for each way of standing; a piece leads to the next table, so a
+        # line found in the cache costs one lookup by its text.
+        self._tables: dict[_Reading, _Pieces] = {}
         self._characters = 0
         self._max_characters = max_characters
 
     def html_to_text(self, html: str, *, tick: Callable[[], None] | None = None) -> str:
         """The same as `html_to_text(html, tick=tick)`, sooner for lines seen before."""
-        known, reading, written = self._pieces, _START, []
-        # A piece is known by its lines without the newline that ends the last, and by whether
-        # more follows it (then it did end with a newline).
+        reading, table, written = _START, self._table(_START), []
         lines = html.split("\n")
-        at, count = 0, len(lines)
+        at, count, total = 0, len(lines), len(lines)
         if not lines[-1]:
             count -= 1  # the HTML ends with a newline
         while at < count:
-            taken = 1
-            while True:
-                more = at + taken < len(lines)
-                body = lines[at] if taken == 1 else "\n".join(lines[at : at + taken])
-                key = (reading, body, more)
-                piece = known[key] if key in known else self._convert(key, tick)
-                if piece is not None:
-                    break
-                taken *= 2  # cut short: read again with twice as many lines
-            text, reading = piece
+            taken, body, more = 1, lines[at], at + 1 < total
+            piece = table.get((body, more), _UNKNOWN)
+            if piece is _UNKNOWN:
+                piece = self._convert(reading, table, body, more, tick)
+            while piece is None:  # cut short: read again with twice as many lines
+                taken *= 2
+                body, more = "\n".join(lines[at : at + taken]), at + taken < total
+                piece = table.get((body, more), _UNKNOWN)
+                if piece is _UNKNOWN:
+                    piece = self._convert(reading, table, body, more, tick)
+            text, reading, table = piece
             written.append(text)
             at += taken
             if tick is not None and at % _TICK_EVERY == 0:
                 tick()
         return _finish("".join(written))
 
-    def _convert(self, key: tuple[_Reading, str, bool], tick: Callable[[], None] | None) -> _Piece:
-        reading, body, more_follows = key
+    def _table(self, reading: _Reading) -> _Pieces:
+        return self._tables.setdefault(reading, {})
+
+    def _convert(
+        self,
+        reading: _Reading,
+        table: _Pieces,
+        body: str,
+        more_follows: bool,
+        tick: Callable[[], None] | None,
+    ) -> _Piece:
         writer = _TextWriter(reading)
         piece: _Piece
         try:
             _write(writer, body + "\n" if more_follows else body, more_follows=more_follows, tick=tick)
-            piece = "".join(writer.out[writer.resumed_at :]), writer.reading()
+            after = writer.reading()
+            piece = "".join(writer.out[writer.resumed_at :]), after, self._table(after)
         except CutShort:
             piece = None
         self._characters += len(body) + (len(piece[0]) if piece else 0)
         if self._characters > self._max_characters:
-            self._pieces.clear()
+            # Tables in use stay right for their readings; they are only no longer shared.
+            self._tables.clear()
             self._characters = 0
-        self._pieces[key] = piece
+        table[(body, more_follows)] = piece
         return piece
 
 

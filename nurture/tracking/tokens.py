@@ -6,6 +6,7 @@ import binascii
 import hashlib
 import hmac
 import re
+import secrets
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
@@ -119,6 +120,40 @@ def sign(purpose: Purpose, *, message_id: int, position: int = 0, keys: SigningK
     kid = keys.signing_kid.encode()
     payload = _HEAD.pack(VERSION, len(kid)) + kid + _TAIL.pack(PURPOSE_CODES[purpose], message_id, position)
     return _encode(payload + _mac(keys.secrets[keys.signing_kid], purpose, payload))
+
+
+class Slots:
+    """Stand-ins for the tokens of emails whose message ids are not known yet, signed in one pass
+    once they are (`fill`).
+
+    A batch composes its emails before it takes their ids: composing is slow, and taking ids
+    holds the database's write lock. A stand-in is a random prefix (the same for every email the
+    slots serve) and the token's purpose and position: letters, digits, `-` and `_`, like a
+    token, so HTML escaping and URL encoding leave it as it is, and nothing else in an email can
+    be mistaken for one.
+    """
+
+    def __init__(self) -> None:
+        self._prefix = "s" + secrets.token_urlsafe(12)
+        self._slot = re.compile(re.escape(self._prefix) + r"([1-4])_([0-9]{1,10})_")
+        self._purposes = {str(code): purpose for purpose, code in PURPOSE_CODES.items()}
+
+    def __call__(self, purpose: Purpose, position: int = 0) -> str:
+        """The stand-in for this token."""
+        return f"{self._prefix}{PURPOSE_CODES[purpose]}_{position}_"
+
+    def fill(self, texts: list[str], *, message_id: int, keys: SigningKeys) -> list[str]:
+        """The texts with every stand-in replaced by its token signed for `message_id`."""
+        signed: dict[str, str] = {}
+
+        def token(slot: re.Match[str]) -> str:
+            found = slot.group(0)
+            if found not in signed:
+                purpose = self._purposes[slot.group(1)]
+                signed[found] = sign(purpose, message_id=message_id, position=int(slot.group(2)), keys=keys)
+            return signed[found]
+
+        return [self._slot.sub(token, text) for text in texts]
 
 
 def _decode(token: str) -> bytes | None:

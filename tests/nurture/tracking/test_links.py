@@ -1,10 +1,12 @@
 """Link instrumentation: links become signed click URLs, the rest of the email stays as written."""
 
+import random
 import re
 
 from nurture.settings import Settings
-from nurture.tracking.links import instrument, unsubscribe_headers, unsubscribe_url
+from nurture.tracking.links import LinkLines, instrument, unsubscribe_headers, unsubscribe_url
 from nurture.tracking.tokens import signing_keys, verify
+from tests.nurture.random_html import random_html, variants
 
 SETTINGS = Settings(public_url="https://mail.example.com/", secret_key="links-test-secret")
 CLICK = re.compile(r"https://mail\.example\.com/t/c/([A-Za-z0-9_-]+)")
@@ -135,3 +137,21 @@ def test_unsubscribe_url_and_headers() -> None:
         "List-Unsubscribe": f"<{url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+
+
+def test_a_cache_of_lines_finds_the_very_same_links_as_a_scan_of_the_whole_email() -> None:
+    generator, lines, tracked = random.Random(11), LinkLines(), 0
+    for _ in range(400):
+        for html in variants(random_html(generator)):
+            cached = instrument(html=html, text=None, message_id=5, settings=SETTINGS, lines=lines)
+            assert cached == instrument(html=html, text=None, message_id=5, settings=SETTINGS), html
+            tracked += len(cached.urls)
+    assert tracked > 500  # the random emails do hold links, across lines too
+
+
+def test_a_full_cache_starts_afresh_and_still_finds_every_link() -> None:
+    lines = LinkLines(max_characters=40)
+    html = '<p>\n<a href="https://a.example/1">one</a>\n<a\nhref="https://b.example/2">two</a>\n</p>\n'
+    for _ in range(3):
+        result = instrument(html=html, text=None, message_id=9, settings=SETTINGS, lines=lines)
+        assert result.urls == ["https://a.example/1", "https://b.example/2"]
