@@ -232,7 +232,7 @@ def _text(texts: TextCache, html: str, budget: Budget) -> str:
 def _render_one(env: SandboxEnvironment, name: str, context: dict[str, Any], recorder: Recorder) -> str:
     field = name.removeprefix("@")
     try:
-        return _stream(env.get_template(name), context, env.budget)
+        return _stream(_compiled(env, name), context, env.budget)
     except TemplateSyntaxError as exc:
         # Saved sources are checked, so this is a partial that predates the checks.
         raise _error(exc.filename or field, exc.lineno, exc.message or str(exc), recorder) from exc
@@ -244,6 +244,17 @@ def _render_one(env: SandboxEnvironment, name: str, context: dict[str, Any], rec
     except Exception as exc:
         where, line = locate(exc, _LABELS)
         raise _error(where or field, line, str(exc) or type(exc).__name__, recorder) from exc
+
+
+def _compiled(env: SandboxEnvironment, name: str) -> Compiled:
+    """The compiled template (from the environment's cache after the first render)."""
+    template = env.get_template(name)
+    if type(template.globals) is not dict:
+        # Jinja copies a template's globals into each render's context. Its ChainMap of the
+        # template's and the environment's is copied key by key in Python, a fifth of rendering
+        # a newsletter; a dict, at once. The environment's globals are set once, when it is made.
+        template.globals = dict(template.globals)
+    return template
 
 
 def _stream(template: Compiled, context: dict[str, Any], budget: Budget) -> str:
