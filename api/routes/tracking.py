@@ -11,9 +11,9 @@ from api.delivery import client_ip, deliver
 from api.deps import SessionDep, SettingsDep
 from api.errors import Problem
 from nurture.crud.engagement import record_engagement
-from nurture.crud.messages import get_link, get_message
+from nurture.crud.messages import get_message, link_url
 from nurture.db.base import utcnow
-from nurture.db.models import EngagementType, Message, MessageLink
+from nurture.db.models import EngagementType, Message
 from nurture.email.engagement import engagement_of
 from nurture.observability.metrics import count_email_event
 from nurture.settings import Settings
@@ -77,13 +77,13 @@ def _opened(session: Session, settings: Settings, token: str) -> Message:
     return message
 
 
-def _clicked(session: Session, settings: Settings, token: str) -> tuple[Message, MessageLink]:
+def _clicked(session: Session, settings: Settings, token: str) -> tuple[Message, str]:
     claims = verify("click", token, keys=signing_keys(settings))
-    link = get_link(session, message_id=claims.message_id, position=claims.position) if claims else None
-    message = get_message(session, message_id=link.message_id) if link else None
-    if link is None or message is None:
+    message = get_message(session, message_id=claims.message_id) if claims else None
+    url = link_url(session, message=message, position=claims.position) if claims and message else None
+    if message is None or url is None:
         raise _not_found()
-    return message, link
+    return message, url
 
 
 def _pixel() -> Response:
@@ -118,21 +118,21 @@ def click(
     token: str, request: Request, session: SessionDep, settings: SettingsDep, background: BackgroundTasks
 ) -> RedirectResponse:
     """Record a click and redirect to the link stored for the token; the request chooses no target."""
-    message, link = _clicked(session, settings, token)
+    message, url = _clicked(session, settings, token)
     _record(
         session,
         request,
         message=message,
         type=EngagementType.CLICKED,
         kind="click",
-        url=link.url,
+        url=url,
         background=background,
     )
-    return RedirectResponse(link.url, status_code=302, headers=HEADERS)
+    return RedirectResponse(url, status_code=302, headers=HEADERS)
 
 
 @router.head("/c/{token}", response_class=RedirectResponse, status_code=302)
 def click_head(token: str, session: SessionDep, settings: SettingsDep) -> RedirectResponse:
     """The redirect's headers, or a 404 for a link that is not valid; records no click."""
-    _, link = _clicked(session, settings, token)
-    return RedirectResponse(link.url, status_code=302, headers=HEADERS)
+    _, url = _clicked(session, settings, token)
+    return RedirectResponse(url, status_code=302, headers=HEADERS)

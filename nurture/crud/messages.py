@@ -23,13 +23,17 @@ def get_message_by_provider_id(session: Session, *, provider_message_id: str) ->
 
 def save_links(session: Session, *, message: Message, urls: list[str]) -> None:
     """Store the link targets of a message, numbered from 0 in order."""
-    session.add_all(MessageLink(message_id=message.id, position=i, url=url) for i, url in enumerate(urls))
+    message.link_urls = list(urls)
     session.flush()
 
 
-def get_link(session: Session, *, message_id: int, position: int) -> MessageLink | None:
-    """The link at this position in this message."""
-    return session.get(MessageLink, (message_id, position))
+def link_url(session: Session, *, message: Message, position: int) -> str | None:
+    """The target of the link at this position in this message, if it has one there."""
+    if message.link_urls is None:
+        # Sent before messages kept their links.
+        link = session.get(MessageLink, (message.id, position))
+        return link.url if link is not None else None
+    return message.link_urls[position] if 0 <= position < len(message.link_urls) else None
 
 
 def filter_messages(

@@ -91,6 +91,7 @@ class Composed:
         message.html_body = self.html or None
         message.text_body = self.text
         message.headers = self.headers
+        message.link_urls = self.urls or None
 
 
 def compose(

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
-from nurture.crud.messages import get_link
+from nurture.crud.messages import link_url
 from nurture.db.models import EngagementType, Message
 from nurture.email.postmark_outcome import HandledEvent, record
 from nurture.email.postmark_payloads import ClickEvent, OpenEvent
@@ -61,8 +61,8 @@ def click_target(session: Session, *, link: str, message: Message | None, settin
     claims = verify("click", token, keys=signing_keys(settings))
     if claims is None or claims.message_id != message.id:
         return link
-    stored = get_link(session, message_id=message.id, position=claims.position)
-    return stored.url if stored is not None else link
+    stored = link_url(session, message=message, position=claims.position)
+    return stored if stored is not None else link
 
 
 def _click_token(link: str, *, public_url: str) -> str | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, lazyload
 
 from nurture.crud.suppressions import blocks
@@ -24,7 +24,6 @@ from nurture.db.models import (
     ListSubscription,
     MailingList,
     Message,
-    MessageLink,
     SubscriptionStatus,
     Suppression,
     Template,
@@ -363,7 +362,6 @@ def reserve(
     session = changes.session
     ended: dict[str, SendResult] = {}
     ready: list[Message] = []
-    links: list[dict[str, Any]] = []
     # The ids go into tracking and unsubscribe tokens: taken first, so that each message is
     # inserted once, complete, and all of them in one executemany.
     for draft, message_id in zip(drafts, next_ids(session, len(drafts)), strict=True):
@@ -380,14 +378,6 @@ def reserve(
             ended[message.key] = changes.close(message, status, reason)
             continue
         assert draft.composed is not None
-        composed = draft.composed.signed_for(message_id, settings)
-        composed.fill(message)
-        links += (
-            {"message_id": message_id, "position": i, "url": url} for i, url in enumerate(composed.urls)
-        )
+        draft.composed.signed_for(message_id, settings).fill(message)
         ready.append(message)
-    if links:
-        # The messages first, for the links' foreign key; then every link in one statement.
-        session.flush()
-        session.execute(insert(MessageLink), links)
     return ready, ended

@@ -16,7 +16,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from api.main import create_app
 from nurture.crud.messages import save_links
 from nurture.db.base import utcnow
-from nurture.db.models import Message, MessageEvent
+from nurture.db.models import Message, MessageEvent, MessageLink
 from nurture.db.session import session_factory, transaction
 from nurture.schemas.email import ENGAGEMENT_SIGNAL, Engagement, MessageStatus, TemplateKind
 from nurture.settings import Settings
@@ -128,6 +128,32 @@ def test_click_redirects_to_the_stored_url_and_records_it(api: TestClient, setti
 
     first = api.get(f"/t/c/{_token(settings, 'click', message_id)}", follow_redirects=False)
     assert first.headers["location"] == "https://shop.example/a?x=1&y=2"
+
+
+def test_a_message_sent_before_messages_kept_their_links_still_redirects(
+    api: TestClient, settings: Settings
+) -> None:
+    message_id = _message(settings, contact_id=_contact(api), urls=[])
+    with transaction(session_factory(settings.resolved_database_url)) as session:
+        message = session.get(Message, message_id)
+        assert message is not None
+        message.link_urls = None  # as migration 0010 left every earlier message
+        session.add(MessageLink(message_id=message_id, position=0, url="https://shop.example/old"))
+
+    response = api.get(f"/t/c/{_token(settings, 'click', message_id)}", follow_redirects=False)
+    beyond = api.get(f"/t/c/{_token(settings, 'click', message_id, position=1)}", follow_redirects=False)
+
+    assert (response.status_code, response.headers["location"]) == (302, "https://shop.example/old")
+    assert beyond.status_code == 404
+    assert [e.url for e in _events(settings)] == ["https://shop.example/old"]
+
+
+def test_a_position_past_the_message_links_is_404(api: TestClient, settings: Settings) -> None:
+    message_id = _message(settings, contact_id=_contact(api), urls=["https://shop.example/"])
+    for position in (1, 2**31):
+        token = _token(settings, "click", message_id, position=position)
+        assert api.get(f"/t/c/{token}", follow_redirects=False).status_code == 404
+    assert _events(settings) == []
 
 
 def test_forged_altered_and_foreign_tokens_404_and_record_nothing(

@@ -1,4 +1,4 @@
-"""The send ledger: one row per message key, the links in it, and what happened to it after."""
+"""The send ledger: one row per message key with the links in it, and what happened to it after."""
 
 from datetime import datetime
 from typing import Any
@@ -34,6 +34,9 @@ class Message(Timestamps, Base):
     html_body: Mapped[str | None] = mapped_column(Text)
     text_body: Mapped[str | None] = mapped_column(Text)
     headers: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+    # The targets of its tracked links, by position: a click token names only the position, so
+    # it redirects nowhere else. Messages from before this column keep theirs in MessageLink.
+    link_urls: Mapped[list[str] | None] = mapped_column(JsonDict)
     tag: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[MessageStatus] = mapped_column(
         Enum(MessageStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
@@ -72,7 +75,7 @@ class Message(Timestamps, Base):
 
 
 class MessageLink(Base):
-    """A link in a sent email; click tokens carry only its position, so they redirect nowhere else."""
+    """A link in an email sent before messages kept their links (`Message.link_urls`)."""
 
     __tablename__ = "message_links"
 

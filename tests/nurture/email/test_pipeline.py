@@ -16,7 +16,7 @@ from nurture.db.models import (
     ActivityEvent,
     Contact,
     ContactStatus,
-    MessageLink,
+    Message,
     SubscriptionStatus,
     SuppressionReason,
 )
@@ -101,8 +101,8 @@ def test_a_marketing_email_arrives_once_with_stream_headers_tracking_and_metadat
     message = world.message("offer:1")
     assert message.status == MessageStatus.SENT and message.provider_message_id == email["MessageID"]
     with session_factory(world.settings.resolved_database_url)() as session:
-        [link] = session.scalars(select(MessageLink).where(MessageLink.message_id == message.id))
-        assert link.url == "https://example.com/pricing?x=1&y=2"
+        stored = session.get(Message, message.id)
+        assert stored is not None and stored.link_urls == ["https://example.com/pricing?x=1&y=2"]
         events = session.scalars(
             select(ActivityEvent.type).where(ActivityEvent.contact_id == world.contact_id)
         )
