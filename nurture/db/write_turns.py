@@ -8,21 +8,42 @@ the lock is let go. SQLite's lock remains the guard; this only queues the writer
 
 import fcntl
 import os
+import sqlite3
 import threading
 from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
+
+# As long as SQLite's own busy_timeout: then the writer gives up, as SQLite would have.
+WAIT_SECONDS = 30.0
 
 
 class WriteTurns:
     """The turn of one process's writer connection at a SQLite file."""
 
-    def __init__(self, database: Path) -> None:
+    def __init__(self, database: Path, *, wait_seconds: float = WAIT_SECONDS) -> None:
         self._path = database.with_name(database.name + "-writers.lock")
+        self._wait_seconds = wait_seconds
         self._fd: int | None = None
         self._guard = threading.Lock()  # opening the lock file once per process
 
     def take(self) -> None:
-        """Wait for this process's turn to write (called as a transaction begins)."""
-        fcntl.flock(self._file(), fcntl.LOCK_EX)
+        """Wait for this process's turn to write (called as a transaction begins).
+
+        Raises:
+            OperationalError: another writer held its turn for `wait_seconds`.
+        """
+        fd = self._file()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        # A blocking flock cannot time out, so a thread waits on it and this one on the thread.
+        waiter = _Waiter(fd)
+        if not waiter.wait(self._wait_seconds):
+            reason = f"database is locked: another writer kept its turn for {self._wait_seconds:.0f} s"
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(reason))
 
     def give_back(self) -> None:
         """Let the next writer in (called as a transaction ends, however it ends)."""
@@ -34,3 +55,31 @@ class WriteTurns:
             if self._fd is None:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             return self._fd
+
+
+class _Waiter:
+    """A thread blocked on the lock for a writer that may stop waiting."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._state = threading.Lock()
+        self._taken = False
+        self._abandoned = False
+        self._done = threading.Event()
+        threading.Thread(target=self._take, name="sqlite-write-turn", daemon=True).start()
+
+    def wait(self, seconds: float) -> bool:
+        """Whether the lock is now this writer's; if not, it will be let go as soon as taken."""
+        self._done.wait(seconds)
+        with self._state:
+            self._abandoned = not self._taken
+            return self._taken
+
+    def _take(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        with self._state:
+            if self._abandoned:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)  # its writer gave up meanwhile
+            else:
+                self._taken = True
+        self._done.set()

@@ -1,9 +1,13 @@
 """SQLite writers in different processes take turns: the next waits on the lock file, not in a
-sleep-and-retry loop, and gets in as soon as the writer before it lets go."""
+sleep-and-retry loop, and gets in as soon as the writer before it lets go; one kept waiting as
+long as SQLite's busy timeout gives up."""
 
 import multiprocessing
 import time
 from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
 
 from nurture.db.write_turns import WriteTurns
 
@@ -55,3 +59,35 @@ def _take_and_die(database: str) -> None:
 
     WriteTurns(Path(database)).take()
     os._exit(3)
+
+
+def _hold_turn(database: str, said: "multiprocessing.Queue[str]", release: "multiprocessing.Event") -> None:
+    turns = WriteTurns(Path(database))
+    turns.take()
+    said.put("holding")
+    release.wait(30)
+    turns.give_back()
+
+
+def test_a_writer_kept_waiting_too_long_gives_up_as_sqlite_would_and_leaves_no_turn_taken(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "nurture.db"
+    spawn = multiprocessing.get_context("spawn")
+    said: multiprocessing.Queue[str] = spawn.Queue()
+    release = spawn.Event()
+    holder = spawn.Process(target=_hold_turn, args=(str(database), said, release))
+    holder.start()
+    try:
+        assert said.get(timeout=30) == "holding"
+        impatient = WriteTurns(database, wait_seconds=0.3)
+        with pytest.raises(OperationalError, match="database is locked"):
+            impatient.take()
+    finally:
+        release.set()
+        holder.join(10)
+    # The waiter that was given up on took the lock when the holder let go, and let it go too.
+    time.sleep(0.2)
+    other = WriteTurns(database, wait_seconds=2)
+    other.take()
+    other.give_back()
