@@ -1,6 +1,6 @@
 """`python -m bench`: every benchmark in turn, each on servers of its own; the figures to BENCHMARKS.md.
 
-    .venv/bin/python -m bench [--quick] [--database-url URL] [--campaign-workers 1] [--output PATH]
+    .venv/bin/python -m bench [--quick] [--database-url URL] [--campaign-workers 2] [--output PATH]
         [--contacts N] [--latency-runs N] [--recipients N] [--raw-rounds N] [--sends N] [--warmup N]
         [--waiting-runs N]
 
@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a check that all runs")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file per benchmark")
-    parser.add_argument("--campaign-workers", type=int, default=1, help="worker processes for campaigns")
+    parser.add_argument(
+        "--campaign-workers", type=int, default=2, help="worker processes for campaigns (one per core here)"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     for size in dataclasses.fields(Sizes):
         parser.add_argument(f"--{size.name.replace('_', '-')}", type=int, default=None, metavar="N")

@@ -9,15 +9,17 @@ campaign of it to the list. The local Postmark server and the worker run as proc
 own, as in production: the server has its own CPU, and the worker's memory can be read.
 
 End to end: from `start_campaign` until the campaign workflow returns with every recipient sent
-(audience fixed, every email rendered, reserved in the ledger, posted in batches of 500, four in
-flight, and recorded). The worker's resident memory (VmRSS) is sampled every 0.5 s alongside
-the workflow's `progress` query, and shown at 10, 25, 50, 75 and 100% of the recipients.
+(audience fixed, every email rendered, reserved in the ledger, posted in batches of 500, two per
+worker in flight, and recorded). The worker's resident memory (VmRSS) is sampled every 0.5 s
+alongside the workflow's `progress` query, and shown at 10, 25, 50, 75 and 100% of the
+recipients.
 
 Raw: the campaign's emails are read back from the send ledger and cut into the same batches
 (by recipient position, 500 each), their JSON bodies built as the worker's postmarker builds
-them, and posted to `/email/batch` with httpx, four at a time, timed from the first post to the
-last answer; building the bodies is not timed. The server's inbox is emptied before each
-round, so every side fills the same server from empty (it never holds more than N messages).
+them, and posted to `/email/batch` with httpx, as many at a time as the campaign had in
+flight, timed from the first post to the last answer; building the bodies is not timed. The
+server's inbox is emptied before each round, so every side fills the same server from empty (it
+never holds more than N messages).
 Three rounds, after the campaign; their median is the raw rate, as a single round of a few
 seconds is at the mercy of whatever else the machine does. After the campaign and after each
 round, the server must hold exactly N messages, or the run fails.
@@ -231,7 +233,7 @@ if __name__ == "__main__":
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--raw-rounds", type=int, default=3, help="raw postings; the median counts")
     parser.add_argument("--keep", action="store_true", help="keep the SQLite file and the logs")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (each polls both queues)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (one per core on 2 cores)")
     args = parser.parse_args()
     if args.recipients < 1 or args.raw_rounds < 1:
         parser.error("--recipients and --raw-rounds must be at least 1")
