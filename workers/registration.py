@@ -185,9 +185,9 @@ def build_campaign_batch_worker(client: Client, deps: WorkerDeps, *, executor: T
 
 
 @asynccontextmanager
-async def running_workers(client: Client, deps: WorkerDeps) -> AsyncIterator[tuple[Worker, Worker]]:
-    """The main and email workers on the settings' task queues, and the campaign batch worker,
-    running until the block ends.
+async def running_workers(client: Client, deps: WorkerDeps) -> AsyncIterator[tuple[Worker, ...]]:
+    """The main, email and campaign batch workers on the settings' task queues, running until
+    the block ends.
 
     Sends get threads of their own: they never queue behind other activities while their
     start-to-close clock runs.
@@ -205,4 +205,4 @@ async def running_workers(client: Client, deps: WorkerDeps) -> AsyncIterator[tup
         email = build_email_worker(client, deps, executor=sends, task_queue=settings.email_task_queue)
         campaign = build_campaign_batch_worker(client, deps, executor=batches)
         async with main, email, campaign:
-            yield main, email
+            yield main, email, campaign

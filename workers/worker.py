@@ -50,13 +50,9 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     deps = WorkerDeps(settings=settings)
     try:
-        async with running_workers(client, deps) as (worker, email_worker):
-            log.info(
-                "Worker polling %s and %s on %s",
-                worker.task_queue,
-                email_worker.task_queue,
-                settings.temporal_address,
-            )
+        async with running_workers(client, deps) as workers:
+            queues = ", ".join(worker.task_queue for worker in workers)
+            log.info("Worker polling %s on %s", queues, settings.temporal_address)
             await stop.wait()
     finally:
         # The last activities' spans, before the command line's os._exit.
