@@ -61,6 +61,22 @@ class Held:
     maybe_sent: bool
     # An earlier attempt reserved the key: its contact is checked again before sending.
     earlier: bool
+    # For the `email.sent` activity event.
+    contact_id: int | None = None
+    template_id: int | None = None
+
+    def accepted(self, provider_id: str) -> ledger.Accepted:
+        """The key as the provider took it from this attempt."""
+        email = self.email
+        return ledger.Accepted(
+            message_id=self.message_id,
+            key=email.key,
+            provider_id=provider_id,
+            contact_id=self.contact_id,
+            subject=email.subject,
+            template_id=self.template_id,
+            stream=email.stream,
+        )
 
 
 @dataclass
@@ -129,9 +145,7 @@ class BatchSender:
                     tally.unfinished[message.key] = error
                 elif h.message_id in found:
                     provider_id = found[h.message_id]
-                    tally.done[message.key] = changes.mark_sent(
-                        message, provider_id=provider_id, reconciled=True
-                    )
+                    tally.done[message.key] = changes.mark_found(message, provider_id=provider_id)
                 else:
                     reason = f"gave up: {why}"
                     tally.done[message.key] = changes.close(message, MessageStatus.FAILED, reason)
@@ -230,9 +244,7 @@ class BatchSender:
                     log.info(
                         "Message %s was already accepted as %s; not sending again", key, found[h.message_id]
                     )
-                    tally.done[key] = changes.mark_sent(
-                        message, provider_id=found[h.message_id], reconciled=True
-                    )
+                    tally.done[key] = changes.mark_found(message, provider_id=found[h.message_id])
                     continue
                 if h.message_id in search_failed:
                     # Never send again without knowing; let the next attempt ask again.
@@ -284,9 +296,13 @@ class BatchSender:
         """Steps 3 and 4: one provider call, then one transaction recording what became of each key."""
         outcomes = self._call_provider([h.email for h in held], single=single)
         hold = utcnow() + timedelta(seconds=self._settings.reconcile_delay)
+        accepted = [h.accepted(o) for h, o in zip(held, outcomes, strict=True) if isinstance(o, str)]
+        others = [(h, o) for h, o in zip(held, outcomes, strict=True) if not isinstance(o, str)]
         with transaction(self._sessions) as session, ledger.changes(session) as changes:
-            messages = _messages(session, held)
-            for h, outcome in zip(held, outcomes, strict=True):
+            # Accepted keys are written without loading their rows: the rest are read.
+            tally.done.update((sent.key, sent) for sent in changes.mark_accepted(accepted))
+            messages = _messages(session, [h for h, _ in others])
+            for h, outcome in others:
                 message = messages[h.message_id]
                 result = self._record(changes, message, outcome, hold=hold)
                 if isinstance(result, SendResult):
@@ -310,11 +326,10 @@ class BatchSender:
         return outcomes
 
     def _record(
-        self, changes: ledger.Changes, message: Message, outcome: Outcome, *, hold: datetime
+        self, changes: ledger.Changes, message: Message, outcome: ProviderError, *, hold: datetime
     ) -> SendResult | ProviderError:
-        """What one key came to: its final result, or the error that leaves it for a retry."""
-        if isinstance(outcome, str):
-            return changes.mark_sent(message, provider_id=outcome, reconciled=False)
+        """What a key the provider did not take came to: its final result, or the error that
+        leaves it for a retry."""
         if isinstance(outcome, RecipientInactive):
             return changes.record_inactive(message, outcome)
         if isinstance(outcome, Rejected):
@@ -340,7 +355,10 @@ def _hold(changes: ledger.Changes, messages: list[Message], tally: Tally, *, ear
         except AttachmentsMissing as exc:
             tally.done[message.key] = changes.close(message, MessageStatus.FAILED, str(exc))
             continue
-        held.append(Held(message.id, outgoing_of(message, attachments=files), message.maybe_sent, earlier))
+        email = outgoing_of(message, attachments=files)
+        held.append(
+            Held(message.id, email, message.maybe_sent, earlier, message.contact_id, message.template_id)
+        )
     return held
 
 
@@ -355,6 +373,8 @@ def _unique(requests: list[SendRequest]) -> dict[str, SendRequest]:
 def _messages(session: Session, held: list[Held], *, lock: bool = False) -> dict[int, Message]:
     """The ledger rows of these keys, without their bodies (the emails are in hand already)."""
     ids = [h.message_id for h in held]
+    if not ids:
+        return {}
     bodies = defer(Message.html_body), defer(Message.text_body)
     query = select(Message).where(Message.id.in_(ids)).options(*bodies).order_by(Message.id)
     if lock:

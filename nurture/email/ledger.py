@@ -6,10 +6,11 @@ inserted in one statement when the batch's changes are written, instead of two s
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from nurture.crud.contacts import get_contact
@@ -69,6 +70,37 @@ def release(message: Message, *, reason: str, maybe_sent: bool, hold_until: date
     message.lease_until = hold_until
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """A key the provider took from this attempt, with what its activity event says."""
+
+    message_id: int
+    key: str
+    provider_id: str
+    contact_id: int | None
+    subject: str
+    template_id: int | None
+    stream: str | None
+
+
+_MESSAGES = cast(Table, Message.__table__)
+# What `mark_accepted` writes, for many rows in one executemany; the attempt is counted in SQL,
+# so no row is read first.
+_ACCEPT = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("accepted_id"))
+    .values(
+        status=MessageStatus.SENT,
+        provider_message_id=bindparam("accepted_provider_id"),
+        sent_at=bindparam("accepted_at"),
+        reason=None,
+        lease_owner=None,
+        lease_until=None,
+        attempts=_MESSAGES.c.attempts + 1,
+    )
+)
+
+
 class Changes:
     """Keys ending in one transaction, their activity events kept to be written together."""
 
@@ -94,27 +126,51 @@ class Changes:
             )
         return result_of(message)
 
-    def mark_sent(self, message: Message, *, provider_id: str, reconciled: bool) -> SendResult:
-        """Record the provider's acceptance; `reconciled` when found by search, not by this attempt."""
+    def mark_found(self, message: Message, *, provider_id: str) -> SendResult:
+        """Record that the provider already had the key, found by search: sent, by an earlier attempt."""
         message.status = MessageStatus.SENT
         message.provider_message_id = provider_id
         message.sent_at = utcnow()
         message.reason = None
         message.lease_owner = message.lease_until = None
-        if not reconciled:
-            message.attempts += 1
-        if message.contact_id is not None:
-            data: dict[str, object] = {
-                "message_id": message.id,
-                "message_key": message.key,
-                "subject": message.subject,
-                "template_id": message.template_id,
-                "stream": message.stream,
-            }
-            if reconciled:
-                data["reconciled"] = True
-            self._event(message, "email.sent", data)
+        found = Accepted(
+            message_id=message.id,
+            key=message.key,
+            provider_id=provider_id,
+            contact_id=message.contact_id,
+            subject=message.subject,
+            template_id=message.template_id,
+            stream=message.stream,
+        )
+        self._sent_event(found, at=message.sent_at, reconciled=True)
         return result_of(message)
+
+    def mark_accepted(self, accepted: list[Accepted]) -> list[SendResult]:
+        """Record the provider's acceptance of keys this attempt sent, without reading their rows.
+
+        The common end of a batch: one UPDATE statement, run for every key, counts the attempt
+        and marks it sent; the activity events carry what the caller has in hand.
+        """
+        if not accepted:
+            return []
+        now = utcnow()
+        params = [
+            {"accepted_id": a.message_id, "accepted_provider_id": a.provider_id, "accepted_at": now}
+            for a in accepted
+        ]
+        self.session.execute(_ACCEPT, params)
+        for a in accepted:
+            self._sent_event(a, at=now, reconciled=False)
+        return [
+            SendResult(
+                message_id=a.message_id,
+                key=a.key,
+                status=MessageStatus.SENT,
+                reason=None,
+                provider_message_id=a.provider_id,
+            )
+            for a in accepted
+        ]
 
     def record_inactive(self, message: Message, error: RecipientInactive) -> SendResult:
         """The provider will not send to this recipient: suppress or unsubscribe as its reason says.
@@ -129,6 +185,22 @@ class Changes:
         if self._events:
             self.session.execute(insert(ActivityEvent), self._events)
             self._events.clear()
+
+    def _sent_event(self, sent: Accepted, *, at: datetime, reconciled: bool) -> None:
+        if sent.contact_id is None:
+            return
+        data: dict[str, Any] = {
+            "message_id": sent.message_id,
+            "message_key": sent.key,
+            "subject": sent.subject,
+            "template_id": sent.template_id,
+            "stream": sent.stream,
+        }
+        if reconciled:
+            data["reconciled"] = True
+        self._events.append(
+            {"contact_id": sent.contact_id, "type": "email.sent", "data": data, "occurred_at": at}
+        )
 
     def _event(self, message: Message, type: str, data: dict[str, Any]) -> None:
         # As record_activity would, without an ORM object (and its INSERT) per event.
