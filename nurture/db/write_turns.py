@@ -4,6 +4,7 @@ SQLite's own wait for its write lock is a sleep-and-retry loop (up to 100 ms a s
 process that writes again and again (a campaign's batches) keeps taking the lock while another
 sleeps, and that one starves. Waiting on a file lock (flock) instead wakes the waiter the moment
 the lock is let go. SQLite's lock remains the guard; this only queues the writers in front of it.
+The other threads of a process that holds the turn give way to its writer between emails.
 """
 
 import fcntl
@@ -16,6 +17,42 @@ from sqlalchemy.exc import OperationalError
 
 # As long as SQLite's own busy_timeout: then the writer gives up, as SQLite would have.
 WAIT_SECONDS = 30.0
+# A thread gives way at most this long: a turn never given back must not stop it for good.
+GIVE_WAY_SECONDS = 1.0
+
+
+class _Writer:
+    """Which thread of this process holds a write turn, for the others to give way to."""
+
+    def __init__(self) -> None:
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread: int | None = None
+
+    def began(self) -> None:
+        self._thread = threading.get_ident()
+        self._idle.clear()
+
+    def ended(self) -> None:
+        self._thread = None
+        self._idle.set()
+
+    def give_way(self) -> None:
+        if self._thread != threading.get_ident():
+            self._idle.wait(GIVE_WAY_SECONDS)
+
+
+_WRITER = _Writer()
+
+
+def give_way_to_writer() -> None:
+    """Wait while another thread of this process holds a write turn (called between units of
+    long CPU work, such as the emails of a batch).
+
+    Every other writer waits for that turn to end, and Python runs one thread at a time: a
+    thread rendering beside the writer would take half its time and keep everyone waiting longer.
+    """
+    _WRITER.give_way()
 
 
 class WriteTurns:
@@ -36,6 +73,7 @@ class WriteTurns:
         fd = self._file()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _WRITER.began()
             return
         except BlockingIOError:
             pass
@@ -44,10 +82,12 @@ class WriteTurns:
         if not waiter.wait(self._wait_seconds):
             reason = f"database is locked: another writer kept its turn for {self._wait_seconds:.0f} s"
             raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(reason))
+        _WRITER.began()
 
     def give_back(self) -> None:
         """Let the next writer in (called as a transaction ends, however it ends)."""
         if self._fd is not None:
+            _WRITER.ended()
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _file(self) -> int:

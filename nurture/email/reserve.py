@@ -29,6 +29,7 @@ from nurture.db.models import (
     Template,
     User,
 )
+from nurture.db.write_turns import give_way_to_writer
 from nurture.email import ledger
 from nurture.email.compose import Composed, compose
 from nurture.schemas.email import MessageStatus, SendRequest, SendResult, TemplateKind
@@ -304,6 +305,7 @@ class Drafting:
         """Every planned key's draft: its email (tokens left as stand-ins), or why it ends now."""
         drafts = []
         for p in self._planned:
+            give_way_to_writer()
             message = p.message
             if p.notify or p.contact is None:
                 reason = self._standing.recipient_suppressed(email=message.to_email, kind=message.kind)

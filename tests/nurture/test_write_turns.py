@@ -3,13 +3,14 @@ sleep-and-retry loop, and gets in as soon as the writer before it lets go; one k
 long as SQLite's busy timeout gives up."""
 
 import multiprocessing
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from nurture.db.write_turns import WriteTurns
+from nurture.db.write_turns import WriteTurns, give_way_to_writer
 
 
 def _write_after_turn(database: str, said: "multiprocessing.Queue[str | float]") -> None:
@@ -91,3 +92,24 @@ def test_a_writer_kept_waiting_too_long_gives_up_as_sqlite_would_and_leaves_no_t
     other = WriteTurns(database, wait_seconds=2)
     other.take()
     other.give_back()
+
+
+def test_other_threads_of_the_writing_process_give_way_until_its_turn_ends(tmp_path: Path) -> None:
+    turns = WriteTurns(tmp_path / "nurture.db")
+    turns.take()
+    give_way_to_writer()  # the writer itself never waits on its own turn
+    gave_way = threading.Event()
+
+    def render() -> None:
+        give_way_to_writer()
+        gave_way.set()
+
+    renderer = threading.Thread(target=render)
+    renderer.start()
+    assert not gave_way.wait(0.3)  # waiting for the writer
+    turns.give_back()
+    assert gave_way.wait(5)
+    renderer.join(5)
+    started = time.monotonic()
+    give_way_to_writer()  # nobody writes: no wait
+    assert time.monotonic() - started < 0.1
