@@ -62,8 +62,8 @@ class Held:
     # An earlier attempt reserved the key: its contact is checked again before sending.
     earlier: bool
     # For the `email.sent` activity event.
-    contact_id: int | None = None
-    template_id: int | None = None
+    contact_id: int | None
+    template_id: int | None
 
     def accepted(self, provider_id: str) -> ledger.Accepted:
         """The key as the provider took it from this attempt."""
