@@ -18,6 +18,9 @@ SENDER = Sender(name="Acme Team", email="team@acme.test")
 _COUNT = itertools.count()
 # Two harmless lines first, so errors must carry the line of the expression at fault.
 PREFIX = "<p>Hello {{ contact.first_name }}</p>\n<p>{{ model.order }}</p>\n"
+# Refused "promptly": without the limits each of these runs for minutes or exhausts memory. The
+# bound is loose because a busy CI host can stall a process for a second; speed is bench/'s job.
+PROMPTLY = 5.0
 
 
 @pytest.fixture
@@ -83,7 +86,7 @@ def _render(
 def test_huge_values_are_refused_before_they_are_built(session: Session, expression: str) -> None:
     error, took = _render(session, PREFIX + expression)
     assert error == "html_body: line 3: result too large"
-    assert took < 1
+    assert took < PROMPTLY
 
 
 def test_ranges_are_capped(session: Session) -> None:
@@ -97,7 +100,7 @@ def test_output_over_the_limit_stops_rendering(session: Session) -> None:
     big = "{% for i in range(10000) %}{{ 'x' * 1000 }}{% endfor %}"
     error, took = _render(session, big)
     assert error == "html_body: line 1: rendered output over 2 MiB"
-    assert took < 1
+    assert took < PROMPTLY
     # Each field has its own limit, counted in UTF-8 bytes.
     error, _ = _render(session, "<p>ok</p>", text="{{ 'é' * 600 }}", limits=Limits(max_output=1024))
     assert error == "text_body: line 1: rendered output over 1 KiB"
@@ -119,7 +122,7 @@ def test_slow_templates_stop_at_the_deadline(session: Session, source: str) -> N
     limits = Limits(seconds=0.2)
     error, took = _render(session, PREFIX + source, limits=limits, model={"items": list(range(1000))})
     assert error == "html_body: line 3: rendering took over 0.2 s"
-    assert 0.2 <= took < 1
+    assert 0.2 <= took < PROMPTLY
 
 
 def test_limits_name_the_partial_at_fault(session: Session) -> None:
@@ -128,7 +131,7 @@ def test_limits_name_the_partial_at_fault(session: Session) -> None:
     )
     error, took = _render(session, PREFIX + "{% include 'slow' %}", limits=Limits(seconds=0.2))
     assert error == "partial:slow: line 2: rendering took over 0.2 s"
-    assert took < 1
+    assert took < PROMPTLY
 
 
 def test_making_the_plain_text_counts_in_the_time(session: Session) -> None:
@@ -137,7 +140,7 @@ def test_making_the_plain_text_counts_in_the_time(session: Session) -> None:
     html = "".join(f"<p><b>{line}</b></p>\n" for line in range(80000))
     error, took = _render(session, html, limits=Limits(seconds=0.2))
     assert error == "html_body: rendering took over 0.2 s (making its plain text)"
-    assert took < 1
+    assert took < PROMPTLY
 
 
 def test_previews_are_limited_too(session: Session) -> None:
@@ -162,7 +165,7 @@ def test_normal_templates_still_render(session: Session) -> None:
         "{{ model.rows|selectattr('qty', 'equalto', 0)|list|length }} {{ ('-' * 20) }}"
         "{% set wide = (model.rows|map(attribute='name')|join(', ')) %}{{ wide|length }}"
     )
-    rendered, took = _render(session, html, model={"rows": rows, "totals": {"count": 200}})
+    rendered, _ = _render(session, html, model={"rows": rows, "totals": {"count": 200}})
     assert rendered.count("<tr") == 200
     assert (
         '<tr class="odd"><td>1</td><td>A-0</td><td>ITEM &lt;0&gt;</td><td>0.00</td><td>0</td></tr>'
@@ -173,11 +176,10 @@ def test_normal_templates_still_render(session: Session) -> None:
     assert rendered.endswith(
         f"count=200;199 [1, 2, 3] ab 1024{67} {'-' * 20}{len(', '.join(r['name'] for r in rows))}"
     )
-    assert took < 1
 
 
 def test_saving_never_evaluates_the_template(session: Session) -> None:
     started = time.monotonic()
     for source in ("{{ 'x' * 10**10 }}", "{{ 'ab'|center(10000000000) }}", "{{ 9 ** 99999999 }}"):
         check_template_source(session, subject="Hi", html_body=source, text_body=None, layout_id=None)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < PROMPTLY
