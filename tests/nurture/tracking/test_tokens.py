@@ -7,6 +7,7 @@ import pytest
 from nurture.settings import Settings
 from nurture.tracking.tokens import (
     MAC_BYTES,
+    Slots,
     TokenClaims,
     parse_keys,
     sign,
@@ -153,3 +154,44 @@ def test_sign_refuses_ids_out_of_range() -> None:
     for message_id, position in [(0, 0), (-1, 0), (2**63, 0), (1, -1), (1, 2**32)]:
         with pytest.raises(ValueError):
             sign("click", message_id=message_id, position=position, keys=KEYS)
+
+
+def test_slots_fill_signs_every_stand_in_for_the_message_and_leaves_the_rest() -> None:
+    slots = Slots()
+    click, pixel, leave = slots("click", 12), slots("open"), slots("unsubscribe")
+    html = f'<a href="https://t.example/t/c/{click}">x</a> <img src="/t/o/{pixel}.gif"> {click}'
+    headers = f"<https://t.example/u/{leave}>"
+    filled_html, filled_header, plain = slots.fill([html, headers, "no links"], message_id=77, keys=KEYS)
+
+    signed_click = sign("click", message_id=77, position=12, keys=KEYS)
+    signed_pixel = sign("open", message_id=77, position=0, keys=KEYS)
+    assert filled_html == (
+        f'<a href="https://t.example/t/c/{signed_click}">x</a> '
+        f'<img src="/t/o/{signed_pixel}.gif"> {signed_click}'
+    )
+    assert filled_header == f"<https://t.example/u/{sign('unsubscribe', message_id=77, keys=KEYS)}>"
+    assert plain == "no links"
+    assert verify("click", filled_html.split("/t/c/")[1].split('"')[0], keys=KEYS) == TokenClaims(
+        purpose="click", message_id=77, position=12, kid="new"
+    )
+
+
+def test_slots_fill_leaves_what_only_looks_like_a_stand_in() -> None:
+    slots = Slots()
+    prefix = slots("open").removesuffix("1_0_")
+    near_misses = [
+        f"{prefix}",  # the prefix alone, at the end
+        f"{prefix}5_0_",  # no such purpose
+        f"{prefix}12_0_",  # a purpose code is one digit
+        f"{prefix}2_x_",  # the position is a number
+        f"{prefix}2_12345678901_",  # of at most ten digits
+        f"{prefix}2_3",  # unfinished
+        f"{Slots()('click', 1)}",  # another batch's stand-in
+    ]
+    for text in near_misses:
+        assert slots.fill([f"before {text} after"], message_id=5, keys=KEYS) == [f"before {text} after"]
+    # A near miss right before a real stand-in: the stand-in is still signed.
+    text = f"{prefix}9_{slots('click', 2)}!"
+    assert slots.fill([text], message_id=5, keys=KEYS) == [
+        f"{prefix}9_{sign('click', message_id=5, position=2, keys=KEYS)}!"
+    ]
