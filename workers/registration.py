@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 from temporalio.client import Client
@@ -66,6 +67,18 @@ class WorkerDeps:
         """The application database."""
         return self.settings.resolved_database_url
 
+    @cached_property
+    def pipeline(self) -> SendPipeline:
+        """The send pipeline through Postmark: one per worker process, for single sends and
+        campaign batches alike (one Postmark client, one pool of connections)."""
+        settings = self.settings
+        provider = PostmarkProvider(
+            server_token=settings.postmark_server_token,
+            api_url=settings.postmark_api_url,
+            timeout=settings.postmark_timeout,
+        )
+        return SendPipeline(sessions=session_factory(self.database_url), settings=settings, provider=provider)
+
 
 def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     """The main task queue's activity callables, bound to their dependencies."""
@@ -103,9 +116,8 @@ def build_email_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     connected mailboxes."""
     settings = deps.settings
     sessions = session_factory(deps.database_url)
-    pipeline = _pipeline(deps)
-    activities = EmailActivities(pipeline)
-    campaign_sends = CampaignSendActivities(sessions=sessions, pipeline=pipeline)
+    activities = EmailActivities(deps.pipeline)
+    campaign_sends = CampaignSendActivities(sessions=sessions, pipeline=deps.pipeline)
     mailboxes = MailboxActivities(sessions=sessions, settings=settings)
     return [
         # Also here for campaign runs started before batches had a queue of their own.
@@ -118,17 +130,6 @@ def build_email_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         mailboxes.give_up_mailbox_send,
         mailboxes.save_sent_copy,
     ]
-
-
-def _pipeline(deps: WorkerDeps) -> SendPipeline:
-    """The send pipeline through Postmark."""
-    settings = deps.settings
-    provider = PostmarkProvider(
-        server_token=settings.postmark_server_token,
-        api_url=settings.postmark_api_url,
-        timeout=settings.postmark_timeout,
-    )
-    return SendPipeline(sessions=session_factory(deps.database_url), settings=settings, provider=provider)
 
 
 def build_worker(
@@ -175,7 +176,7 @@ def build_campaign_batch_worker(client: Client, deps: WorkerDeps, *, executor: T
         task_queue=deps.settings.campaign_task_queue,
         activities=[
             CampaignSendActivities(
-                sessions=session_factory(deps.database_url), pipeline=_pipeline(deps)
+                sessions=session_factory(deps.database_url), pipeline=deps.pipeline
             ).send_campaign_batch
         ],
         activity_executor=executor,
