@@ -7,7 +7,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nurture.db.models import Message, StagedAttachment
+from nurture.db.models import StagedAttachment
+from nurture.email.new_message import LedgerRow
 from nurture.email.outgoing import Attachment
 from nurture.schemas.email import AttachmentInfo
 
@@ -56,7 +57,7 @@ def stage(session: Session, *, key: str, attachments: Sequence[Attachment]) -> b
     return True
 
 
-def staged(session: Session, message: Message) -> tuple[Attachment, ...]:
+def staged(session: Session, message: LedgerRow) -> tuple[Attachment, ...]:
     """The files `message` is sent with, in order; no query for a message without any.
 
     Raises:

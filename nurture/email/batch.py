@@ -16,6 +16,7 @@ An attempt goes through four steps, with the database work of each done for the 
 import logging
 import math
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from nurture.db.session import readers, transaction
 from nurture.email import ledger
 from nurture.email.attachments import AttachmentsMissing, discard, staged
 from nurture.email.compose import outgoing_of
+from nurture.email.new_message import LedgerRow
 from nurture.email.outgoing import (
     EmailProvider,
     NotSent,
@@ -345,11 +347,14 @@ class BatchSender:
         return outcome
 
 
-def _hold(changes: ledger.Changes, messages: list[Message], tally: Tally, *, earlier: bool) -> list[Held]:
+def _hold(
+    changes: ledger.Changes, messages: Sequence[LedgerRow], tally: Tally, *, earlier: bool
+) -> list[Held]:
     """The emails of keys this attempt holds, with their staged files; a key whose files are gone
     fails rather than going out without them."""
     held = []
     for message in messages:
+        assert message.id is not None  # reserved keys have theirs
         try:
             files = staged(changes.session, message)
         except AttachmentsMissing as exc:

@@ -3,9 +3,11 @@
 import re
 from dataclasses import dataclass
 from email.utils import parseaddr
+from functools import lru_cache
 from html import escape
 
-from nurture.db.models import Contact, Message
+from nurture.db.models import Contact
+from nurture.email.new_message import LedgerRow, NewMessage
 from nurture.email.outgoing import Attachment, OutgoingEmail
 from nurture.schemas.email import SendRequest, TemplateKind
 from nurture.settings import Settings
@@ -17,7 +19,7 @@ from nurture.tracking.tokens import Slots, signing_keys
 _HREF = re.compile(r"""href\s*=\s*["']""")
 
 
-def outgoing_of(message: Message, *, attachments: tuple[Attachment, ...] = ()) -> OutgoingEmail:
+def outgoing_of(message: LedgerRow, *, attachments: tuple[Attachment, ...] = ()) -> OutgoingEmail:
     """The email a composed message hands its provider, with its staged files: the very same on
     every attempt."""
     return OutgoingEmail(
@@ -38,8 +40,12 @@ def outgoing_of(message: Message, *, attachments: tuple[Attachment, ...] = ()) -
     )
 
 
+@lru_cache(maxsize=256)
 def sender_of(from_email: str) -> Sender:
-    """The `sender` a template sees for a From address such as `Ada <ada@example.com>`."""
+    """The `sender` a template sees for a From address such as `Ada <ada@example.com>`.
+
+    Remembered: a campaign's 500 emails a batch come from one address, parsed once.
+    """
     name, address = parseaddr(from_email)
     return Sender(name=name or None, email=address or from_email)
 
@@ -83,7 +89,7 @@ class Composed:
         headers = dict(zip(names, values, strict=True))
         return Composed(subject, html, text, headers, self.urls, self.slots, message_id)
 
-    def fill(self, message: Message) -> None:
+    def fill(self, message: NewMessage) -> None:
         """Write the email into its message row (whose id it is signed for)."""
         if message.id is None or message.id != self.message_id:
             raise ValueError(f"signed for message {self.message_id}, not {message.id}")
@@ -96,7 +102,7 @@ class Composed:
 
 def compose(
     *,
-    message: Message,
+    message: NewMessage,
     template: Renderable,
     contact: Contact,
     request: SendRequest,

@@ -1,7 +1,8 @@
 """The send ledger's state changes for many keys in one transaction: leases taken, and how attempts end.
 
-Written together: nothing flushes per key, and the activity events that go with the changes are
-inserted in one statement when the batch's changes are written, instead of two statements per key.
+Written together: nothing flushes per key; new keys' rows, and the activity events that go with
+the changes, are inserted in one statement each when the batch's changes are written, instead of
+a statement or two per key.
 """
 
 from collections.abc import Iterator
@@ -18,11 +19,12 @@ from nurture.crud.suppressions import suppress_address
 from nurture.crud.unsubscribe import unsubscribe
 from nurture.db.base import utcnow
 from nurture.db.models import ActivityEvent, Message, SuppressionReason
+from nurture.email.new_message import LedgerRow, NewMessage
 from nurture.email.outgoing import RecipientInactive
 from nurture.schemas.email import MessageStatus, SendResult, TemplateKind
 
 
-def result_of(message: Message) -> SendResult:
+def result_of(message: LedgerRow) -> SendResult:
     """What the ledger says became of a message."""
     return SendResult(
         message_id=message.id,
@@ -84,6 +86,7 @@ class Accepted:
 
 
 _MESSAGES = cast(Table, Message.__table__)
+_EVENTS = cast(Table, ActivityEvent.__table__)
 # What `mark_accepted` writes, for many rows in one executemany; the attempt is counted in SQL,
 # so no row is read first.
 _ACCEPT = (
@@ -106,10 +109,15 @@ class Changes:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._new: list[NewMessage] = []
         self._events: list[dict[str, Any]] = []
 
+    def add(self, message: NewMessage) -> None:
+        """A new key's row, written with the others when the changes are; until then it may change."""
+        self._new.append(message)
+
     def close(
-        self, message: Message, status: MessageStatus, reason: str, *, count: bool = False
+        self, message: LedgerRow, status: MessageStatus, reason: str, *, count: bool = False
     ) -> SendResult:
         """Record that the key ends suppressed or failed, with why, on the contact's stream too.
 
@@ -181,9 +189,13 @@ class Changes:
         return self.close(message, MessageStatus.SUPPRESSED, error.reason, count=True)
 
     def write(self) -> None:
-        """Insert the activity events, all in one statement."""
+        """Insert the new keys' rows, then the activity events: all of each in one statement."""
+        if self._new:
+            self.session.execute(insert(_MESSAGES), [message.row() for message in self._new])
+            self._new.clear()
         if self._events:
-            self.session.execute(insert(ActivityEvent), self._events)
+            # On the table, not the entity: the ORM's bulk insert costs more than the rows.
+            self.session.execute(insert(_EVENTS), self._events)
             self._events.clear()
 
     def _sent_event(self, sent: Accepted, *, at: datetime, reconciled: bool) -> None:
@@ -202,7 +214,7 @@ class Changes:
             {"contact_id": sent.contact_id, "type": "email.sent", "data": data, "occurred_at": at}
         )
 
-    def _event(self, message: Message, type: str, data: dict[str, Any]) -> None:
+    def _event(self, message: LedgerRow, type: str, data: dict[str, Any]) -> None:
         # As record_activity would, without an ORM object (and its INSERT) per event.
         row = {"contact_id": message.contact_id, "type": type, "data": data, "occurred_at": utcnow()}
         self._events.append(row)
