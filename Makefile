@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench bench-automations bench-campaigns bench-transactional bench-waiting-runs chaos clean
+.PHONY: dev test lint bench bench-automations bench-campaigns bench-campaign-batch bench-transactional bench-waiting-runs chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ bench-automations: $(STAMP)
 
 bench-campaigns: $(STAMP)
 	$(BIN)/python -m bench.campaigns
+
+# One campaign batch's CPU per email (no Temporal server): for comparing two versions of the code.
+bench-campaign-batch: $(STAMP)
+	$(BIN)/python -m bench.campaign_batch
 
 bench-transactional: $(STAMP)
 	$(BIN)/python -m bench.transactional
