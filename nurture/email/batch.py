@@ -7,21 +7,21 @@ An attempt goes through four steps, with the database work of each done for the 
    a `sending` key is claimed, unless another attempt's lease holds it (it stays unfinished);
    the new keys are written `sending`, together.
 2. Keys an earlier attempt may have sent are searched for at the provider before anything is
-   resent, and every earlier key's contact is checked again (retries can go on for a day).
+   resent, a wave at a time with the lease renewed before each wave, and every earlier key's
+   contact is checked again (retries can go on for a day).
 3. The rest go out in one provider call.
 4. One transaction records every result: sent, suppressed, failed, or released for a retry
    (held back for the search to catch up when the provider may have taken it).
 """
 
 import logging
-import math
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, sessionmaker
 
@@ -136,7 +136,7 @@ class BatchSender:
         unique = _unique(requests)
         held, tally = self._begin(unique, owner=owner)
         maybe = [h for h in held if h.maybe_sent and self._provider.can_search]
-        found, search_failed = self._search(maybe)
+        found, search_failed = self._search(maybe, holding=held, owner=owner)
         with transaction(self._sessions) as session, ledger.changes(session) as changes:
             messages = _messages(session, held)
             for h in held:
@@ -217,8 +217,9 @@ class BatchSender:
                 tally.unfinished[message.key] = NotSent(
                     f"{message.key} is in flight or held for reconciliation"
                 )
-        # Long enough to search for every key that may have been sent, then to send.
-        searches = math.ceil(sum(m.maybe_sent for m in claimed) / SEARCH_THREADS)
+        # Long enough for a first wave of searches, then the send: `_search` renews the lease
+        # before each later wave, so a worker that dies mid-search holds the keys no longer.
+        searches = 1 if any(m.maybe_sent for m in claimed) else 0
         until = now + self._lease + searches * self._call
         for message in claimed:
             message.lease_until = until
@@ -227,7 +228,8 @@ class BatchSender:
     def _settle(self, earlier: list[Held], *, owner: str, tally: Tally) -> list[Held]:
         """Step 2: of the keys an earlier attempt held, those still to send (their lease extended)."""
         can_search = self._provider.can_search
-        found, search_failed = self._search([h for h in earlier if h.maybe_sent and can_search])
+        maybe = [h for h in earlier if h.maybe_sent and can_search]
+        found, search_failed = self._search(maybe, holding=earlier, owner=owner)
         sendable: list[Held] = []
         with transaction(self._sessions) as session, ledger.changes(session) as changes:
             messages = _messages(session, earlier, lock=True)
@@ -273,11 +275,18 @@ class BatchSender:
                 sendable.append(h)
         return sendable
 
-    def _search(self, held: list[Held]) -> tuple[dict[int, str], dict[int, ProviderError]]:
-        """The provider's id of each key it already has, and the keys it could not be asked about."""
+    def _search(
+        self, keys: list[Held], *, holding: list[Held], owner: str
+    ) -> tuple[dict[int, str], dict[int, ProviderError]]:
+        """The provider's id of each key it already has, and the keys it could not be asked about.
+
+        The keys are searched a wave of `SEARCH_THREADS` at a time. A claim covers one wave
+        (500 keys' searches can take half an hour at the provider's timeouts), so before each
+        later wave the lease on every key of `holding` this attempt still holds is renewed.
+        """
         found: dict[int, str] = {}
         failed: dict[int, ProviderError] = {}
-        if not held:
+        if not keys:
             return found, failed
 
         def ask(h: Held) -> str | ProviderError | None:
@@ -286,13 +295,35 @@ class BatchSender:
             except ProviderError as exc:
                 return exc
 
-        with ThreadPoolExecutor(max_workers=min(SEARCH_THREADS, len(held))) as pool:
-            for h, answer in zip(held, pool.map(ask, held), strict=True):
-                if isinstance(answer, ProviderError):
-                    failed[h.message_id] = answer
-                elif answer is not None:
-                    found[h.message_id] = answer
+        with ThreadPoolExecutor(max_workers=min(SEARCH_THREADS, len(keys))) as pool:
+            for start in range(0, len(keys), SEARCH_THREADS):
+                if start:
+                    self._renew(holding, owner=owner)
+                wave = keys[start : start + SEARCH_THREADS]
+                for h, answer in zip(wave, pool.map(ask, wave), strict=True):
+                    if isinstance(answer, ProviderError):
+                        failed[h.message_id] = answer
+                    elif answer is not None:
+                        found[h.message_id] = answer
         return found, failed
+
+    def _renew(self, holding: list[Held], *, owner: str) -> None:
+        """Extend this attempt's lease on the keys it still holds, for one more wave of searches
+        and the send (one statement: keys whose lease ran out, or another attempt took, are not
+        touched)."""
+        now = utcnow()
+        with transaction(self._sessions) as session:
+            session.execute(
+                update(Message)
+                .where(
+                    Message.id.in_([h.message_id for h in holding]),
+                    Message.status == MessageStatus.SENDING,
+                    Message.lease_owner == owner,
+                    Message.lease_until > now,
+                )
+                .values(lease_until=now + self._lease + self._call)
+                .execution_options(synchronize_session=False)
+            )
 
     def _deliver(self, held: list[Held], tally: Tally, *, single: bool) -> None:
         """Steps 3 and 4: one provider call, then one transaction recording what became of each key."""

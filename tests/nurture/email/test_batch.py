@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,7 +28,9 @@ from nurture.db.models import (
     SuppressionReason,
 )
 from nurture.db.session import get_engine, session_factory, transaction
+from nurture.email.batch import BatchSender
 from nurture.email.pipeline import SendDeferred
+from nurture.email.postmark import PostmarkProvider
 from nurture.postmark_server import RunningServer
 from nurture.schemas.email import (
     BatchSendRequest,
@@ -289,6 +292,63 @@ def test_a_batch_accepted_with_a_lost_answer_is_reconciled_not_repeated(world: W
     for request, result in zip(requests, results, strict=True):
         [email] = world.arrived(request.key)
         assert result.provider_message_id == email["MessageID"]
+
+
+def test_a_retry_holds_its_claim_one_wave_of_searches_at_a_time(world: World) -> None:
+    # 18 keys the server took while the answer was lost: the retry searches them in 3 waves.
+    requests = [r for prefix in "abc" for r in world.requests(f"news:waves-{prefix}")]
+    pipeline = pipeline_for(world.settings, timeout=1)
+    world.postmark.add_fault("accept_then_500")
+    with pytest.raises(SendDeferred):
+        pipeline.send_batch(requests)
+    assert len(world.postmark.messages()) == 18
+    lease, call = timedelta(minutes=10), timedelta(minutes=5)
+    sender = BatchSender(
+        sessions=session_factory(world.settings.resolved_database_url),
+        settings=world.settings,
+        provider=PostmarkProvider(
+            server_token=world.settings.postmark_server_token,
+            api_url=world.settings.postmark_api_url,
+            timeout=5,
+        ),
+        lease=lease,
+        call=call,
+    )
+    # Each search answers 0.3 s late, so the test can watch the leases between the waves.
+    world.postmark.add_fault("delay", count=18, path="/messages/outbound", seconds=0.3)
+    keys = [r.key for r in requests]
+    seen: list[tuple[datetime, datetime]] = []  # (when read, the latest lease then)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        retry = pool.submit(sender.send, requests)
+        while not retry.done():
+            leases = _leases(world, keys)
+            if leases and None not in leases:
+                seen.append((datetime.now(UTC), max(lease for lease in leases if lease)))
+            time.sleep(0.05)
+        tally = retry.result()
+
+    # Found at the provider, not sent again.
+    assert {result.status for result in tally.done.values()} == {MessageStatus.SENT}
+    assert len(tally.done) == 18 and len(world.postmark.messages()) == 18
+    # The claim covered one wave of searches and the send, not all three waves: a worker dying
+    # mid-search holds the keys for that long at most.
+    first_read, first_lease = seen[0]
+    assert first_lease - first_read < lease + call + timedelta(seconds=5)
+    # Renewed before each later wave, each time from the time of renewing.
+    renewals = sorted({until for _, until in seen} - {first_lease})
+    assert len(renewals) == 2, renewals
+    assert all(first_lease < until < first_lease + timedelta(seconds=10) for until in renewals)
+
+
+def _leases(world: World, keys: list[str]) -> list[datetime | None]:
+    """The lease ends of these keys while an attempt holds them all (none before it claims them,
+    none once any is finished)."""
+    query = select(Message.status, Message.lease_owner, Message.lease_until).where(Message.key.in_(keys))
+    with session_factory(world.settings.resolved_database_url)() as session:
+        rows = session.execute(query).all()
+    if any(status != MessageStatus.SENDING or owner is None for status, owner, _ in rows):
+        return []
+    return [until for _, _, until in rows]
 
 
 @pytest.mark.parametrize("fault", ["429", "500", "503"])
