@@ -7,11 +7,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.deferral import retry_error
 from activities.heartbeat import heartbeating
 from nurture.campaigns.sending import BatchCounts, CampaignBatch
 from nurture.db.models import Campaign, CampaignRecipient, MessageStatus, RecipientStatus, TemplateKind
 from nurture.db.session import readers, transaction
-from nurture.email.outgoing import OutcomeUnknown
 from nurture.email.pipeline import SendDeferred, SendPipeline
 from nurture.schemas.email import SendRequest
 
@@ -116,8 +116,7 @@ class CampaignSendActivities:
                 else:
                     results = self._pipeline.give_up_batch(requests, why=batch.give_up)
             except SendDeferred as deferred:
-                kind = "OutcomeUnknown" if isinstance(deferred.error, OutcomeUnknown) else "NotSent"
-                raise ApplicationError(deferred.error.reason, type=kind) from deferred
+                raise retry_error(deferred) from deferred
             with transaction(self._sessions) as session:
                 session.execute(
                     _RECORD_OUTCOME,

@@ -1,9 +1,8 @@
 """EmailActivities: the send pipeline as a Temporal activity on the email task queue."""
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from nurture.email.outgoing import OutcomeUnknown
+from activities.deferral import retry_error
 from nurture.email.pipeline import SendDeferred, SendPipeline
 from nurture.schemas.email import (
     BatchGiveUp,
@@ -31,7 +30,7 @@ class EmailActivities:
         try:
             return self._pipeline.send(request)
         except SendDeferred as deferred:
-            raise _retry(deferred) from deferred
+            raise retry_error(deferred) from deferred
 
     @activity.defn(name="send_email_batch")
     def send_email_batch(self, input: BatchSendRequest) -> BatchSendResult:
@@ -44,7 +43,7 @@ class EmailActivities:
         try:
             return BatchSendResult(results=self._pipeline.send_batch(input.requests))
         except SendDeferred as deferred:
-            raise _retry(deferred) from deferred
+            raise retry_error(deferred) from deferred
 
     @activity.defn(name="give_up_send_batch")
     def give_up_send_batch(self, input: BatchGiveUp) -> BatchSendResult:
@@ -52,7 +51,7 @@ class EmailActivities:
         try:
             return BatchSendResult(results=self._pipeline.give_up_batch(input.requests, why=input.why))
         except SendDeferred as deferred:
-            raise _retry(deferred) from deferred
+            raise retry_error(deferred) from deferred
 
     @activity.defn(name="give_up_send")
     def give_up_send(self, input: GiveUp) -> SendResult:
@@ -63,9 +62,4 @@ class EmailActivities:
         try:
             return self._pipeline.give_up(input.request, why=input.why)
         except SendDeferred as deferred:
-            raise _retry(deferred) from deferred
-
-
-def _retry(deferred: SendDeferred) -> ApplicationError:
-    kind = "OutcomeUnknown" if isinstance(deferred.error, OutcomeUnknown) else "NotSent"
-    return ApplicationError(deferred.error.reason, type=kind)
+            raise retry_error(deferred) from deferred

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.deferral import retry_error
 from nurture.automations.runs import ContactDispatch
 from nurture.automations.triggers import triggered
 from nurture.db.base import utcnow
@@ -105,7 +106,7 @@ class MailboxActivities:
         try:
             return self._pipeline(request.user_id).send(request)
         except SendDeferred as deferred:
-            raise ApplicationError(deferred.error.reason, type="NotSent") from deferred
+            raise retry_error(deferred) from deferred
 
     @activity.defn(name="give_up_mailbox_send")
     def give_up_mailbox_send(self, input: GiveUp) -> SendResult:
@@ -117,7 +118,7 @@ class MailboxActivities:
         try:
             return closing.give_up(input.request, why=input.why)
         except SendDeferred as deferred:
-            raise ApplicationError(deferred.error.reason, type="NotSent") from deferred
+            raise retry_error(deferred) from deferred
 
     @activity.defn(name="save_sent_copy")
     def save_sent_copy(self, message_id: int) -> bool:

@@ -87,6 +87,16 @@ class Tally:
 
     done: dict[str, SendResult] = field(default_factory=dict)
     unfinished: dict[str, ProviderError] = field(default_factory=dict)
+    # Unfinished keys held back until a known time (another attempt's lease, or the provider's
+    # search catching up): a retry before then would find them held still.
+    held_until: dict[str, datetime] = field(default_factory=dict)
+
+    def retry_at(self) -> datetime | None:
+        """When a retry can take every unfinished key: the end of the last hold, if each is held
+        until a known time (else at once, as the retry policy sees fit)."""
+        if not self.unfinished or not self.unfinished.keys() <= self.held_until.keys():
+            return None
+        return max(self.held_until[key] for key in self.unfinished)
 
 
 # What the provider made of each email sent, in order: its id or the error for that email.
@@ -217,6 +227,8 @@ class BatchSender:
                 tally.unfinished[message.key] = NotSent(
                     f"{message.key} is in flight or held for reconciliation"
                 )
+                if message.lease_until is not None:
+                    tally.held_until[message.key] = message.lease_until
         # Long enough for a first wave of searches, then the send: `_search` renews the lease
         # before each later wave, so a worker that dies mid-search holds the keys no longer.
         searches = 1 if any(m.maybe_sent for m in claimed) else 0
@@ -342,6 +354,8 @@ class BatchSender:
                     tally.done[message.key] = result
                 else:
                     tally.unfinished[message.key] = result
+                    if message.lease_until is not None:  # held for the search to catch up
+                        tally.held_until[message.key] = message.lease_until
 
     def _call_provider(self, emails: list[OutgoingEmail], *, single: bool) -> list[Outcome]:
         try:

@@ -11,7 +11,7 @@ One email or a batch of up to 500 take the same steps (nurture/email/batch.py); 
 each step's database work for all its keys at once and sends in one provider call.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,11 +25,16 @@ LEASE_MARGIN = timedelta(seconds=15)
 
 
 class SendDeferred(Exception):
-    """Not finished for now (provider failure, another attempt in flight); retry later."""
+    """Not finished for now (provider failure, another attempt in flight); retry later.
 
-    def __init__(self, error: ProviderError) -> None:
+    `retry_at`: when a retry can take every key left, if they are held back until a known time
+    (another attempt's lease, the provider's search catching up); None: retry when you will.
+    """
+
+    def __init__(self, error: ProviderError, *, retry_at: datetime | None = None) -> None:
         super().__init__(error.reason)
         self.error = error
+        self.retry_at = retry_at
 
 
 class SendPipeline:
@@ -86,7 +91,7 @@ class SendPipeline:
 def _results(tally: Tally, requests: list[SendRequest]) -> list[SendResult]:
     """Each request's result, or SendDeferred naming what is left to do."""
     if tally.unfinished:
-        raise SendDeferred(_summary(tally.unfinished, requests))
+        raise SendDeferred(_summary(tally.unfinished, requests), retry_at=tally.retry_at())
     return [tally.done[request.key] for request in requests]
 
 
