@@ -26,6 +26,7 @@ from nurture.mailbox.folders import append_sent
 from nurture.mailbox.parse import parse_email
 from nurture.mailbox.secrets import SecretUnreadable
 from nurture.mailbox.store import answered_message, config_of, mailbox_of, sender_of
+from nurture.observability.send_counter import SendCounter
 from nurture.schemas.email import Engagement, GiveUp, SendRequest, SendResult
 from nurture.schemas.mailbox import OwnerFound, OwnerLookup, OwnerSender, SyncResult
 from nurture.settings import Settings
@@ -49,9 +50,12 @@ def _triggered_by_reply(session: Session, message: Message) -> list[ContactDispa
 class MailboxActivities:
     """Activities of connected mailboxes; built once per worker."""
 
-    def __init__(self, *, sessions: sessionmaker[Session], settings: Settings) -> None:
+    def __init__(
+        self, *, sessions: sessionmaker[Session], settings: Settings, counter: SendCounter | None = None
+    ) -> None:
         self._sessions = sessions
         self._settings = settings
+        self._counter = counter
 
     def _pipeline(self, user_id: int | None) -> SendPipeline:
         if user_id is None:
@@ -62,7 +66,9 @@ class MailboxActivities:
                 raise ApplicationError(f"user {user_id} has no connected mailbox", non_retryable=True)
             config = config_of(mailbox, self._settings)
         provider = SmtpProvider(config.smtp_config(timeout=self._settings.postmark_timeout))
-        return SendPipeline(sessions=self._sessions, settings=self._settings, provider=provider)
+        return SendPipeline(
+            sessions=self._sessions, settings=self._settings, provider=provider, counter=self._counter
+        )
 
     @activity.defn(name="owner_sender")
     def owner_sender(self, lookup: OwnerLookup) -> OwnerFound:

@@ -23,6 +23,7 @@ from activities.system import SystemActivities
 from nurture.db.session import session_factory
 from nurture.email.pipeline import SendPipeline
 from nurture.email.postmark import PostmarkProvider
+from nurture.observability.send_counter import SendCounter
 from nurture.settings import Settings
 from nurture.temporal import task_queues
 from workers.bytecode import cache_workflow_bytecode
@@ -58,9 +59,11 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 @dataclass(frozen=True)
 class WorkerDeps:
-    """What activities need from the outside world: the settings they are built from."""
+    """What activities need from the outside world: the settings they are built from, and the
+    counter of emails sent (on the worker's runtime; none where nothing serves metrics)."""
 
     settings: Settings
+    counter: SendCounter | None = None
 
     @property
     def database_url(self) -> str:
@@ -77,7 +80,12 @@ class WorkerDeps:
             api_url=settings.postmark_api_url,
             timeout=settings.postmark_timeout,
         )
-        return SendPipeline(sessions=session_factory(self.database_url), settings=settings, provider=provider)
+        return SendPipeline(
+            sessions=session_factory(self.database_url),
+            settings=settings,
+            provider=provider,
+            counter=self.counter,
+        )
 
 
 def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
@@ -89,7 +97,7 @@ def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     dates = DateTriggerActivities(sessions=sessions)
     contact_steps = ContactChangeActivities(sessions=sessions, settings=deps.settings)
     campaigns = CampaignActivities(sessions=sessions)
-    mailboxes = MailboxActivities(sessions=sessions, settings=deps.settings)
+    mailboxes = MailboxActivities(sessions=sessions, settings=deps.settings, counter=deps.counter)
     return [
         system.check_database,
         runs.enter_step,
@@ -118,7 +126,7 @@ def build_email_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     sessions = session_factory(deps.database_url)
     activities = EmailActivities(deps.pipeline)
     campaign_sends = CampaignSendActivities(sessions=sessions, pipeline=deps.pipeline)
-    mailboxes = MailboxActivities(sessions=sessions, settings=settings)
+    mailboxes = MailboxActivities(sessions=sessions, settings=settings, counter=deps.counter)
     return [
         # Also here for campaign runs started before batches had a queue of their own.
         campaign_sends.send_campaign_batch,

@@ -14,6 +14,7 @@ from temporalio.runtime import Runtime
 from nurture.observability import tracing
 from nurture.observability.logs import configure_logging
 from nurture.observability.runtime import worker_runtime
+from nurture.observability.send_counter import SendCounter
 from nurture.settings import Settings
 from nurture.temporal.client import connect
 from workers.registration import WorkerDeps, running_workers
@@ -48,7 +49,7 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    deps = WorkerDeps(settings=settings)
+    deps = WorkerDeps(settings=settings, counter=SendCounter(runtime.metric_meter))
     try:
         async with running_workers(client, deps) as workers:
             queues = ", ".join(worker.task_queue for worker in workers)

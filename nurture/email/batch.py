@@ -42,6 +42,7 @@ from nurture.email.outgoing import (
     Rejected,
 )
 from nurture.email.reserve import Draft, Drafting, Standing, contacts_by_id, reserve
+from nurture.observability.send_counter import SendCounter
 from nurture.schemas.email import MessageStatus, SendRequest, SendResult
 from nurture.settings import Settings
 
@@ -87,6 +88,8 @@ class Tally:
 
     done: dict[str, SendResult] = field(default_factory=dict)
     unfinished: dict[str, ProviderError] = field(default_factory=dict)
+    # Keys an earlier attempt finished: this one only read their results.
+    earlier: set[str] = field(default_factory=set)
     # Unfinished keys held back until a known time (another attempt's lease, or the provider's
     # search catching up): a retry before then would find them held still.
     held_until: dict[str, datetime] = field(default_factory=dict)
@@ -114,8 +117,11 @@ class BatchSender:
         provider: EmailProvider,
         lease: timedelta,
         call: timedelta,
+        counter: SendCounter | None = None,
     ) -> None:
-        """`lease` covers a search and a send; `call` covers one provider call and its database work."""
+        """`lease` covers a search and a send; `call` covers one provider call and its database
+        work; `counter` counts the keys each attempt finishes."""
+        self._counter = counter
         self._sessions = sessions
         # Drafting only reads: on SQLite it then holds no lock while other batches write.
         self._readers = readers(sessions)
@@ -137,7 +143,7 @@ class BatchSender:
             held = [h for h in held if not h.earlier] + self._settle(earlier, owner=owner, tally=tally)
         if held:
             self._deliver(held, tally, single=single)
-        self._discard_files(unique, tally)
+        self._finish(unique, tally)
         return tally
 
     def give_up(self, requests: list[SendRequest], *, why: str) -> Tally:
@@ -161,11 +167,15 @@ class BatchSender:
                 else:
                     reason = f"gave up: {why}"
                     tally.done[message.key] = changes.close(message, MessageStatus.FAILED, reason)
-        self._discard_files(unique, tally)
+        self._finish(unique, tally)
         return tally
 
-    def _discard_files(self, requests: dict[str, SendRequest], tally: Tally) -> None:
-        """Drop the staged files of keys now final: the message keeps their names and sizes."""
+    def _finish(self, requests: dict[str, SendRequest], tally: Tally) -> None:
+        """Count the keys this attempt finished, and drop the staged files of keys now final
+        (the message keeps their names and sizes)."""
+        if self._counter is not None:
+            statuses = [result.status for key, result in tally.done.items() if key not in tally.earlier]
+            self._counter.count(provider=self._provider.name, statuses=statuses)
         final = [key for key, request in requests.items() if request.attachments and key in tally.done]
         if final:
             with transaction(self._sessions) as session:
@@ -221,6 +231,7 @@ class BatchSender:
         for message in changes.session.scalars(query):
             if message.status != MessageStatus.SENDING:
                 tally.done[message.key] = ledger.result_of(message)
+                tally.earlier.add(message.key)
             elif ledger.claim(message, owner=owner, now=now):
                 claimed.append(message)
             else:

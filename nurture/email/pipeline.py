@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nurture.email.batch import BatchSender, Tally
 from nurture.email.outgoing import EmailProvider, NotSent, OutcomeUnknown, ProviderError
+from nurture.observability.send_counter import SendCounter
 from nurture.schemas.email import MAX_BATCH, SendRequest, SendResult
 from nurture.settings import Settings
 
@@ -41,13 +42,19 @@ class SendPipeline:
     """Sends email at most once per message key through one provider; built once per worker."""
 
     def __init__(
-        self, *, sessions: sessionmaker[Session], settings: Settings, provider: EmailProvider
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        provider: EmailProvider,
+        counter: SendCounter | None = None,
     ) -> None:
+        """`counter` counts the emails each attempt finishes (the worker's metrics)."""
         # A lease covers a search and a send, each as long as the provider's timeouts let it be.
         call = timedelta(seconds=provider.max_call_seconds) + LEASE_MARGIN
         lease = timedelta(seconds=2 * provider.max_call_seconds) + LEASE_MARGIN
         self._batch = BatchSender(
-            sessions=sessions, settings=settings, provider=provider, lease=lease, call=call
+            sessions=sessions, settings=settings, provider=provider, lease=lease, call=call, counter=counter
         )
 
     def send(self, request: SendRequest) -> SendResult:

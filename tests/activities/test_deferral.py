@@ -13,23 +13,14 @@ from temporalio.testing import ActivityEnvironment
 from activities.deferral import policy_interval
 from activities.email import EmailActivities
 from nurture.postmark_server import RunningServer
-from nurture.schemas.email import BatchSendRequest, Content, SendRequest
+from nurture.schemas.email import BatchSendRequest
 from nurture.settings import Settings
 from tests.isolated import isolated
-from tests.nurture.email.sending import pipeline_for
+from tests.nurture.email.sending import pipeline_for, receipts
 
 
-def _batch(prefix: str, count: int = 3) -> BatchSendRequest:
-    return BatchSendRequest(
-        requests=[
-            SendRequest(
-                key=f"{prefix}:{n}",
-                to_email=f"buyer{n}@example.com",
-                content=Content(subject="Your receipt", html="<p>Thanks</p>"),
-            )
-            for n in range(count)
-        ]
-    )
+def _batch(prefix: str) -> BatchSendRequest:
+    return BatchSendRequest(requests=receipts(prefix, 3))
 
 
 def _retry_of(

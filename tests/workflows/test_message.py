@@ -4,8 +4,6 @@ whatever Postmark answers and even when the worker is killed mid-send."""
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,9 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from nurture.db.models import ActivityEvent
 from nurture.db.session import session_factory
-from nurture.settings import Settings
 from tests.workflows.histories import record
-from tests.workflows.message_stack import Stack, send
+from tests.workflows.message_stack import Stack, send, worker_process
 
 
 async def test_a_message_is_sent_once_per_key_and_visible_as_a_run(
@@ -62,30 +59,12 @@ async def test_bad_references_are_refused_before_anything_starts(stack: Stack) -
     ]
 
 
-def _worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NURTURE_")}
-    env.update(
-        NURTURE_DATABASE_URL=settings.resolved_database_url,
-        NURTURE_DATA_DIR=str(settings.data_dir),
-        NURTURE_TEMPORAL_ADDRESS=settings.temporal_address,
-        NURTURE_POSTMARK_API_URL=settings.postmark_api_url,
-        NURTURE_POSTMARK_SERVER_TOKEN=settings.postmark_server_token,
-        # Its lease (two calls of 5 + 5 s, plus a margin) runs out soon after Temporal's 30 s timeout.
-        NURTURE_POSTMARK_TIMEOUT="5",
-        NURTURE_TASK_QUEUE=settings.task_queue,
-        NURTURE_EMAIL_TASK_QUEUE=settings.email_task_queue,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "nurture", "worker"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
-    )
-
-
 async def test_a_worker_killed_mid_send_does_not_send_twice(stack: Stack, tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
     # Postmark accepts the email and then answers nothing: the worker is stuck in the send.
     stack.postmark.add_fault("accept_then_hang", seconds=120)
     key = stack.key("receipt")
-    first = _worker_process(stack.settings, log)
+    first = worker_process(stack.settings, log)
     try:
         started = await send(stack, key)
         assert started.status_code == 202
@@ -100,7 +79,7 @@ async def test_a_worker_killed_mid_send_does_not_send_twice(stack: Stack, tmp_pa
 
     # A new worker takes the send over once the dead one's attempt times out, asks Postmark
     # whether it went out, and records it instead of sending again.
-    second = _worker_process(stack.settings, log)
+    second = worker_process(stack.settings, log)
     try:
         deadline = time.monotonic() + 90
         while await asyncio.to_thread(stack.status, key) != "sent":

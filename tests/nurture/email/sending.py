@@ -10,7 +10,7 @@ from nurture.db.session import session_factory
 from nurture.email.pipeline import SendPipeline
 from nurture.email.postmark import PostmarkProvider
 from nurture.postmark_server import RunningServer
-from nurture.schemas.email import METADATA_KEY
+from nurture.schemas.email import METADATA_KEY, Content, SendRequest
 from nurture.settings import Settings
 from tests.isolated import isolated
 
@@ -19,6 +19,18 @@ def sending_settings(settings: Settings, postmark_server: RunningServer) -> Sett
     """Settings sending through the local server; its search is never behind (tests of the lag
     set their own delay)."""
     return isolated(settings, postmark_server, public_url="https://nurture.example.com", reconcile_delay=0.0)
+
+
+def receipts(prefix: str, count: int) -> list[SendRequest]:
+    """`count` transactional emails written out, to addresses of their own: keys `prefix:0`..."""
+    return [
+        SendRequest(
+            key=f"{prefix}:{n}",
+            to_email=f"buyer{n}@example.com",
+            content=Content(subject="Your receipt", html="<p>Thanks</p>"),
+        )
+        for n in range(count)
+    ]
 
 
 def pipeline_for(settings: Settings, *, timeout: float = 10) -> SendPipeline:
