@@ -94,6 +94,12 @@ class Tally:
     # search catching up): a retry before then would find them held still.
     held_until: dict[str, datetime] = field(default_factory=dict)
 
+    def left(self, message: Message, error: ProviderError) -> None:
+        """A key left unfinished, held back until its row's `lease_until` if it has one."""
+        self.unfinished[message.key] = error
+        if message.lease_until is not None:
+            self.held_until[message.key] = message.lease_until
+
     def retry_at(self) -> datetime | None:
         """When a retry can take every unfinished key: the end of the last hold, if each is held
         until a known time (else at once, as the retry policy sees fit)."""
@@ -235,11 +241,7 @@ class BatchSender:
             elif ledger.claim(message, owner=owner, now=now):
                 claimed.append(message)
             else:
-                tally.unfinished[message.key] = NotSent(
-                    f"{message.key} is in flight or held for reconciliation"
-                )
-                if message.lease_until is not None:
-                    tally.held_until[message.key] = message.lease_until
+                tally.left(message, NotSent(f"{message.key} is in flight or held for reconciliation"))
         # Long enough for a first wave of searches, then the send: `_search` renews the lease
         # before each later wave, so a worker that dies mid-search holds the keys no longer.
         searches = 1 if any(m.maybe_sent for m in claimed) else 0
@@ -364,9 +366,7 @@ class BatchSender:
                 if isinstance(result, SendResult):
                     tally.done[message.key] = result
                 else:
-                    tally.unfinished[message.key] = result
-                    if message.lease_until is not None:  # held for the search to catch up
-                        tally.held_until[message.key] = message.lease_until
+                    tally.left(message, result)  # held for the search to catch up if it may be sent
 
     def _call_provider(self, emails: list[OutgoingEmail], *, single: bool) -> list[Outcome]:
         try:

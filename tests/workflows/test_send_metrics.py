@@ -4,13 +4,12 @@ the emails it sent, as `nurture worker` serves it for Prometheus."""
 
 import asyncio
 import signal
-import socket
 import uuid
 from pathlib import Path
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.send_counts import Counts, emails_counted, metrics_address
 from tests.workflows.message_stack import Stack, send, worker_process
 
 # Enough for the worker to start and send once, and Core to export; bounded, not a timing check.
@@ -52,9 +51,7 @@ async def test_a_transactional_send_moves_the_send_counter(stack: Stack, worker:
 
 
 async def test_the_worker_counts_each_email_it_sent_once(stack: Stack, tmp_path: Path) -> None:
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        address = f"127.0.0.1:{free.getsockname()[1]}"
+    address = metrics_address()
     log = tmp_path / "worker.log"
     # Postmark takes the email but its answer is lost: the retry finds it, and counts it then.
     stack.postmark.add_fault("accept_then_500")
@@ -65,9 +62,9 @@ async def test_the_worker_counts_each_email_it_sent_once(stack: Stack, tmp_path:
         key = stack.key("receipt")
         response = await send(stack, key, wait="true")
         assert response.json()["status"] == "sent", response.text
-        counted: dict[tuple[str, str], float] = {}
+        counted: Counts = {}
         for _ in range(ATTEMPTS):
-            counted = await asyncio.to_thread(_emails, address)
+            counted = await asyncio.to_thread(emails_counted, address)
             if counted:
                 break
             await asyncio.sleep(0.1)
@@ -76,17 +73,3 @@ async def test_the_worker_counts_each_email_it_sent_once(stack: Stack, tmp_path:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
     assert len(stack.arrived(key)) == 1
-
-
-def _emails(address: str) -> dict[tuple[str, str], float]:
-    """The worker's `nurture_emails` series by status and provider (none while it cannot answer)."""
-    try:
-        text = httpx.get(f"http://{address}/metrics", timeout=5).text
-    except httpx.TransportError:
-        return {}
-    return {
-        (sample.labels["status"], sample.labels["provider"]): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if family.name == "nurture_emails"
-    }

@@ -1,12 +1,9 @@
 """The send counter, read as Prometheus reads it from the worker's runtime: each email counted once,
 when the attempt that finished it ends, never again when a retry answers from the ledger."""
 
-import socket
 import time
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from nurture.db.session import session_factory
@@ -17,31 +14,16 @@ from nurture.postmark_server import RunningServer
 from nurture.settings import Settings
 from tests.isolated import isolated
 from tests.nurture.email.sending import receipts
+from tests.send_counts import Counts, emails_counted, metrics_address
 
 # Core exports on its own schedule; this bounds the wait for a scrape to show a count.
 ATTEMPTS = 100
 
 
-def _free_address() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{s.getsockname()[1]}"
-
-
-def _emails(address: str) -> dict[tuple[str, str], float]:
-    text = httpx.get(f"http://{address}/metrics", timeout=5).text
-    return {
-        (sample.labels["status"], sample.labels["provider"]): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if family.name == "nurture_emails"
-    }
-
-
-def _until(address: str, expected: dict[tuple[str, str], float]) -> None:
-    seen: dict[tuple[str, str], float] = {}
+def _until(address: str, expected: Counts) -> None:
+    seen: Counts = {}
     for _ in range(ATTEMPTS):
-        seen = _emails(address)
+        seen = emails_counted(address)
         if seen == expected:
             return
         time.sleep(0.05)
@@ -51,7 +33,7 @@ def _until(address: str, expected: dict[tuple[str, str], float]) -> None:
 def test_each_email_is_counted_once_by_the_attempt_that_finished_it(
     settings: Settings, postmark_server: RunningServer
 ) -> None:
-    address = _free_address()
+    address = metrics_address()
     runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
     settings = isolated(settings, postmark_server)
     provider = PostmarkProvider(
