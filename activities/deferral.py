@@ -25,17 +25,17 @@ def retry_error(deferred: SendDeferred) -> ApplicationError:
     """
     kind = "OutcomeUnknown" if isinstance(deferred.error, OutcomeUnknown) else "NotSent"
     delay = None
-    if deferred.retry_at is not None:
-        info = activity.info()
+    info = activity.info()
+    # Without the policy (the time-skipping test server does not send it) its interval is
+    # unknown, and a delay shorter than it would retry too often: the policy decides alone.
+    if deferred.retry_at is not None and info.retry_policy is not None:
         held = max(deferred.retry_at - utcnow(), timedelta(0)) + MARGIN
         delay = max(held, policy_interval(info.retry_policy, info.attempt))
     return ApplicationError(deferred.error.reason, type=kind, next_retry_delay=delay)
 
 
-def policy_interval(policy: RetryPolicy | None, attempt: int) -> timedelta:
-    """The interval Temporal would wait after this attempt fails, by its retry policy (the
-    server's default without one)."""
-    policy = policy or RetryPolicy()
+def policy_interval(policy: RetryPolicy, attempt: int) -> timedelta:
+    """The interval Temporal would wait after this attempt fails, by its retry policy."""
     initial = policy.initial_interval.total_seconds()
     maximum = (policy.maximum_interval or policy.initial_interval * 100).total_seconds()
     # The exponent is capped: a day of retries would overflow a float, long past the maximum.

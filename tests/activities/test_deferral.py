@@ -23,11 +23,19 @@ def _batch(prefix: str) -> BatchSendRequest:
     return BatchSendRequest(requests=receipts(prefix, 3))
 
 
+def _environment(*, attempt: int = 1) -> ActivityEnvironment:
+    """An activity's environment on its `attempt`, with the retry policy a server hands a worker."""
+    environment = ActivityEnvironment()
+    policy = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=10))
+    environment.info = dataclasses.replace(environment.info, attempt=attempt, retry_policy=policy)
+    return environment
+
+
 def _retry_of(
     activities: EmailActivities, batch: BatchSendRequest, *, environment: ActivityEnvironment | None = None
 ) -> ApplicationError:
     with pytest.raises(ApplicationError) as retry:
-        (environment or ActivityEnvironment()).run(activities.send_email_batch, batch)
+        (environment or _environment()).run(activities.send_email_batch, batch)
     assert not retry.value.non_retryable
     return retry.value
 
@@ -50,12 +58,9 @@ def test_a_postmark_that_keeps_failing_is_retried_ever_less_often(
 ) -> None:
     # The 8th attempt: the policy's interval (2 minutes 8 s) is past the 30 s hold.
     settings = isolated(settings, postmark_server, reconcile_delay=30.0)
-    environment = ActivityEnvironment()
-    policy = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=10))
-    environment.info = dataclasses.replace(environment.info, attempt=8, retry_policy=policy)
     postmark_server.add_fault("accept_then_500")
     retry = _retry_of(
-        EmailActivities(pipeline_for(settings)), _batch("receipt:again"), environment=environment
+        EmailActivities(pipeline_for(settings)), _batch("receipt:again"), environment=_environment(attempt=8)
     )
     assert retry.next_retry_delay == timedelta(seconds=128)
 
@@ -66,7 +71,18 @@ def test_the_policy_interval_is_temporals() -> None:
     assert policy_interval(policy, 6) == timedelta(seconds=200)  # 100 times the first, by default
     capped = RetryPolicy(maximum_interval=timedelta(minutes=10))
     assert policy_interval(capped, 10_000) == timedelta(minutes=10)
-    assert policy_interval(None, 3) == timedelta(seconds=4)  # the server's default policy
+
+
+def test_without_the_policy_the_retry_is_left_to_it(
+    settings: Settings, postmark_server: RunningServer
+) -> None:
+    # The time-skipping test server sends no policy: a delay shorter than its interval would
+    # retry more often than it asks.
+    settings = isolated(settings, postmark_server, reconcile_delay=30.0)
+    postmark_server.add_fault("accept_then_500")
+    activities = EmailActivities(pipeline_for(settings))
+    retry = _retry_of(activities, _batch("receipt:no-policy"), environment=ActivityEnvironment())
+    assert retry.type == "OutcomeUnknown" and retry.next_retry_delay is None
 
 
 def test_keys_another_attempt_holds_are_retried_when_its_lease_ends(
