@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 from postmarker.core import PostmarkClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from nurture.campaigns.sending import MAX_BATCH
 from nurture.db.models import CampaignRecipient, Message
@@ -45,6 +45,7 @@ def batch_bodies(sessions: sessionmaker[Session], *, campaign_id: int) -> list[t
             .join(CampaignRecipient, CampaignRecipient.message_id == Message.id)
             .where(CampaignRecipient.campaign_id == campaign_id)
             .order_by(CampaignRecipient.position)
+            .options(selectinload(Message.body))
             .execution_options(yield_per=MAX_BATCH)
         )
         for partition in messages.partitions():

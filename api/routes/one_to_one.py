@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from api.deps import CurrentKey, SessionDep, SettingsDep, get_temporal
 from api.errors import conflict, invalid, not_found
@@ -246,7 +246,7 @@ async def email_account_contact(
 
 
 def _emails(session: Session, page: PageParams, *, where: ColumnElement[bool]) -> Page[EmailPublic]:
-    query = select(Message).where(Message.user_id.is_not(None), where)
+    query = select(Message).where(Message.user_id.is_not(None), where).options(selectinload(Message.body))
     rows, next_cursor = paginate(session, query, Message.id, page, newest_first=True)
     emails = []
     for message in rows:

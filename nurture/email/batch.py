@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defer, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from nurture.db.base import utcnow
 from nurture.db.models import Message
@@ -231,7 +231,14 @@ class BatchSender:
         self, changes: ledger.Changes, requests: dict[str, SendRequest], *, owner: str, tally: Tally
     ) -> list[Held]:
         # Locked in id order, so two attempts on overlapping batches never deadlock.
-        query = select(Message).where(Message.key.in_(requests)).order_by(Message.id).with_for_update()
+        query = (
+            select(Message)
+            .where(Message.key.in_(requests))
+            .order_by(Message.id)
+            .with_for_update()
+            # A claimed key is resent as it was: its bodies in one more query, not one per key.
+            .options(selectinload(Message.body))
+        )
         now = utcnow()
         claimed: list[Message] = []
         for message in changes.session.scalars(query):
@@ -432,12 +439,11 @@ def _unique(requests: list[SendRequest]) -> dict[str, SendRequest]:
 
 
 def _messages(session: Session, held: list[Held], *, lock: bool = False) -> dict[int, Message]:
-    """The ledger rows of these keys, without their bodies (the emails are in hand already)."""
+    """The ledger rows of these keys (their bodies stay unread: the emails are in hand already)."""
     ids = [h.message_id for h in held]
     if not ids:
         return {}
-    bodies = defer(Message.html_body), defer(Message.text_body)
-    query = select(Message).where(Message.id.in_(ids)).options(*bodies).order_by(Message.id)
+    query = select(Message).where(Message.id.in_(ids)).order_by(Message.id)
     if lock:
         query = query.with_for_update()
     return {m.id: m for m in session.scalars(query)}

@@ -18,7 +18,7 @@ from nurture.crud.contacts import get_contact
 from nurture.crud.suppressions import suppress_address
 from nurture.crud.unsubscribe import unsubscribe
 from nurture.db.base import utcnow
-from nurture.db.models import ActivityEvent, Message, SuppressionReason
+from nurture.db.models import ActivityEvent, Message, MessageBody, SuppressionReason
 from nurture.email.new_message import LedgerRow, NewMessage
 from nurture.email.outgoing import RecipientInactive
 from nurture.schemas.email import MessageStatus, SendResult, TemplateKind
@@ -86,6 +86,7 @@ class Accepted:
 
 
 _MESSAGES = cast(Table, Message.__table__)
+_BODIES = cast(Table, MessageBody.__table__)
 _EVENTS = cast(Table, ActivityEvent.__table__)
 # What `mark_accepted` writes, for many rows in one executemany; the attempt is counted in SQL,
 # so no row is read first.
@@ -189,9 +190,12 @@ class Changes:
         return self.close(message, MessageStatus.SUPPRESSED, error.reason, count=True)
 
     def write(self) -> None:
-        """Insert the new keys' rows, then the activity events: all of each in one statement."""
+        """Insert the new keys' rows and bodies, then the activity events: all of each in one statement."""
         if self._new:
             self.session.execute(insert(_MESSAGES), [message.row() for message in self._new])
+            bodies = [body for body in (message.body_row() for message in self._new) if body is not None]
+            if bodies:
+                self.session.execute(insert(_BODIES), bodies)
             self._new.clear()
         if self._events:
             # On the table, not the entity: the ORM's bulk insert costs more than the rows.

@@ -47,7 +47,7 @@ class NewMessage:
     maybe_sent: bool = False
     lease_owner: str | None = None
     lease_until: datetime | None = None
-    # The email, once composed.
+    # The email, once composed; its bodies go to `message_bodies`.
     subject: str = ""
     html_body: str | None = None
     text_body: str | None = None
@@ -57,10 +57,18 @@ class NewMessage:
     provider_message_id: str | None = None
 
     def row(self) -> dict[str, Any]:
-        """The column values to insert (the timestamps are the table's defaults)."""
+        """The `messages` column values to insert (the timestamps are the table's defaults)."""
         if self.id is None:
             raise ValueError(f"{self.key} has no id yet: it is reserved first")
-        return dict(vars(self))
+        row = dict(vars(self))
+        del row["html_body"], row["text_body"]
+        return row
+
+    def body_row(self) -> dict[str, Any] | None:
+        """The `message_bodies` row to insert, or None for a key closed before it was composed."""
+        if self.html_body is None and self.text_body is None:
+            return None
+        return {"message_id": self.id, "html_body": self.html_body, "text_body": self.text_body}
 
 
 # A ledger row already written, or a new key's about to be.

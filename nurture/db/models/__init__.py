@@ -17,7 +17,14 @@ from nurture.db.models.companies import Account, Deal, DealContact
 from nurture.db.models.contacts import Contact, ContactStatus, ContactTag, Tag
 from nurture.db.models.lists import ListSubscription, MailingList, SubscriptionStatus
 from nurture.db.models.mailboxes import Mailbox
-from nurture.db.models.messages import EngagementType, Message, MessageEvent, MessageLink, MessageStatus
+from nurture.db.models.messages import (
+    EngagementType,
+    Message,
+    MessageBody,
+    MessageEvent,
+    MessageLink,
+    MessageStatus,
+)
 from nurture.db.models.suppressions import Reactivation, Suppression, SuppressionReason
 from nurture.db.models.templates import Partial, Template, TemplateKind
 from nurture.db.models.users import User
@@ -44,6 +51,7 @@ __all__ = [
     "Mailbox",
     "MailingList",
     "Message",
+    "MessageBody",
     "MessageEvent",
     "MessageLink",
     "MessageStatus",

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nurture.db.base import Base, BigId, JsonDict, Timestamps, UTCDateTime, utcnow
 from nurture.schemas.email import EngagementType, MessageStatus, TemplateKind
@@ -30,9 +30,6 @@ class Message(Timestamps, Base):
     to_email: Mapped[str] = mapped_column(String(320))
     from_email: Mapped[str] = mapped_column(String(400))
     subject: Mapped[str] = mapped_column(Text)
-    # Rendered once, when the key is reserved: a resend after a crash sends the very same email.
-    html_body: Mapped[str | None] = mapped_column(Text)
-    text_body: Mapped[str | None] = mapped_column(Text)
     headers: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
     # The targets of its tracked links, by position: a click token names only the position, so
     # it redirects nowhere else. Messages from before this column keep theirs in MessageLink.
@@ -72,6 +69,33 @@ class Message(Timestamps, Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", ondelete="SET NULL"), index=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    # Loaded when read: most work on a message (marking it sent, a delivery, a click) needs none.
+    body: Mapped["MessageBody | None"] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+    @property
+    def html_body(self) -> str | None:
+        """The HTML as sent (tracked links and pixel in), or None for a text-only email."""
+        return self.body.html_body if self.body is not None else None
+
+    @property
+    def text_body(self) -> str | None:
+        """The plain text as sent."""
+        return self.body.text_body if self.body is not None else None
+
+
+class MessageBody(Base):
+    """A message's bodies, rendered once when its key is reserved: a resend sends the very same email.
+
+    A row of their own, written once: SQLite rewrites a whole row when any column changes, and
+    a newsletter's bodies are ~10 KB that marking the key sent, a delivery or a bounce would
+    otherwise copy each time.
+    """
+
+    __tablename__ = "message_bodies"
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    text_body: Mapped[str | None] = mapped_column(Text)
 
 
 class MessageLink(Base):
