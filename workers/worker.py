@@ -11,6 +11,7 @@ import signal
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 
+from nurture.heap import freeze_startup_objects
 from nurture.observability import tracing
 from nurture.observability.logs import configure_logging
 from nurture.observability.runtime import worker_runtime
@@ -54,6 +55,8 @@ async def run_worker(settings: Settings) -> None:
         async with running_workers(client, deps) as workers:
             queues = ", ".join(worker.task_queue for worker in workers)
             log.info("Worker polling %s on %s", queues, settings.temporal_address)
+            frozen = freeze_startup_objects()
+            log.debug("%d objects made at startup are out of the garbage collector's scans", frozen)
             await stop.wait()
     finally:
         # The last activities' spans, before the command line's os._exit.
