@@ -31,6 +31,7 @@ from nurture.campaigns.recipients import fix_recipients
 from nurture.campaigns.sending import MAX_BATCH, CampaignBatch
 from nurture.db.migrate import upgrade
 from nurture.db.session import session_factory, transaction
+from nurture.heap import freeze_startup_objects
 from nurture.settings import Settings
 from workers.processes import ProcessGroup
 from workers.registration import WorkerDeps
@@ -74,6 +75,7 @@ def measure(*, batches: int, database_url: str | None, data: Path) -> BatchCosts
         sends = CampaignSendActivities(sessions=sessions, pipeline=WorkerDeps(settings).pipeline)
         # Temporal's own context for running an activity outside a worker (it heartbeats to nothing).
         activity = ActivityEnvironment()
+        freeze_startup_objects()  # as `nurture worker` does once it is up
         costs = []
         for number in range(batches):
             batch = CampaignBatch(
