@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import PositiveInt, field_validator, model_validator
+from pydantic import NonNegativeInt, PositiveInt, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nurture.temporal import task_queues
@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".nurture")
     # Empty means the SQLite file `nurture.db` inside data_dir.
     database_url: str = ""
+    # PostgreSQL connections each process keeps open, and how many more it may open when busy
+    # (SQLAlchemy's pool_size and max_overflow); a thread wanting one beyond waits up to 30 s.
+    # SQLite ignores them: one writer and four readers per process (nurture/db/session.py).
+    database_pool_size: PositiveInt = 10
+    database_max_overflow: NonNegativeInt = 20
     secret_key: str = DEV_SECRET_KEY
 
     temporal_address: str = "localhost:7233"

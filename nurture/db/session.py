@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from nurture.db.write_turns import WriteTurns
+from nurture.settings import get_settings
 
 
 def _sqlite_reader_connect(dbapi_connection: Any, record: Any) -> None:
@@ -38,7 +39,8 @@ READERS = 4
 
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
-    """The process's engine for a database URL, created once."""
+    """The process's engine for a database URL, created once; on PostgreSQL its pool is sized by
+    the process's settings (NURTURE_DATABASE_POOL_SIZE, NURTURE_DATABASE_MAX_OVERFLOW)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -61,7 +63,13 @@ def get_engine(url: str) -> Engine:
         event.listen(engine, "commit", lambda _connection: turns.give_back())
         event.listen(engine, "rollback", lambda _connection: turns.give_back())
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    settings = get_settings()
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
 
 
 @lru_cache(maxsize=8)

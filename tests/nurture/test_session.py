@@ -4,12 +4,14 @@ database; readers read beside a writer and cannot write."""
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from nurture.db.models import Contact
-from nurture.db.session import readers, session_factory, transaction
-from nurture.settings import Settings
+from nurture.db.session import get_engine, readers, session_factory, transaction
+from nurture.settings import Settings, get_settings
+from tests.conftest import POSTGRES_URL, _postgres_reachable
 
 
 def test_concurrent_read_then_write_transactions_all_commit(settings: Settings) -> None:
@@ -86,3 +88,25 @@ def test_a_reader_does_not_wait_for_a_writer(settings: Settings) -> None:
     finally:
         done.set()
         writer.join()
+
+
+def test_a_postgresql_pool_is_sized_by_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not _postgres_reachable():
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
+    monkeypatch.setenv("NURTURE_DATABASE_POOL_SIZE", "2")
+    monkeypatch.setenv("NURTURE_DATABASE_MAX_OVERFLOW", "1")
+    get_settings.cache_clear()
+    # A URL of this test's own, so the engine is made now, with these settings.
+    url = make_url(POSTGRES_URL).set(query={"application_name": "pool-size-test"})
+    engine = get_engine(url.render_as_string(hide_password=False))
+    try:
+        with engine.connect(), engine.connect():
+            assert engine.pool.overflow() == 0  # the two kept open
+            with engine.connect():
+                assert engine.pool.overflow() == 1  # the one more it may open
+                engine.pool._timeout = 0.2  # type: ignore[attr-defined]  # not the 30 s a thread waits
+                with pytest.raises(SQLAlchemyTimeoutError):
+                    engine.pool.connect()  # and no more
+    finally:
+        engine.dispose()
+        get_settings.cache_clear()
