@@ -40,6 +40,23 @@ def test_a_fresh_sqlite_database_is_migrated_without_warnings(tmp_path: Path) ->
     assert {"uq_lists_name_lower", "uq_templates_name_lower", "uq_template_partials_name_lower"} <= names
 
 
+NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
+# A sent message's row, as every revision since 0002 takes it, and an open of it.
+MESSAGE = {
+    "kind": "marketing", "provider": "postmark", "to_email": "ada@example.com",
+    "from_email": "news@example.com", "subject": "Hello", "status": "sent", "attempts": 1,
+    "maybe_sent": False, "headers": {}, "created_at": NOW, "updated_at": NOW,
+}  # fmt: skip
+EVENT = {
+    "type": "open",
+    "occurred_at": NOW,
+    "machine": False,
+    "source": "pixel",
+    "data": {},
+    "created_at": NOW,
+}
+
+
 def _table(connection: Connection, name: str) -> Table:
     """The table as the database has it now (the models describe only the newest schema)."""
     return Table(name, MetaData(), autoload_with=connection)
@@ -48,12 +65,7 @@ def _table(connection: Connection, name: str) -> Table:
 def test_message_bodies_move_to_their_own_table_and_back(database_url: str) -> None:
     engine, config = get_engine(database_url), alembic_config(database_url)
     command.downgrade(config, "0010")
-    now = datetime(2026, 11, 24, 12, tzinfo=UTC)
-    message = {
-        "key": "migrate-bodies", "kind": "marketing", "provider": "postmark", "to_email": "ada@example.com",
-        "from_email": "news@example.com", "subject": "Hello", "status": "sent", "attempts": 1,
-        "maybe_sent": False, "headers": {}, "created_at": now, "updated_at": now,
-    }  # fmt: skip
+    message = {**MESSAGE, "key": "migrate-bodies"}
     try:
         with engine.begin() as connection:
             messages = _table(connection, "messages")
@@ -65,10 +77,8 @@ def test_message_bodies_move_to_their_own_table_and_back(database_url: str) -> N
             bare = connection.execute(
                 insert(messages).returning(messages.c.id), {**message, "key": "migrate-bare"}
             ).scalar_one()
-            event = {"type": "open", "occurred_at": now, "machine": False, "source": "pixel", "data": {}}
             connection.execute(
-                insert(_table(connection, "message_events")),
-                {**event, "message_id": composed, "created_at": now},
+                insert(_table(connection, "message_events")), {**EVENT, "message_id": composed}
             )
 
         upgrade(database_url)
@@ -96,3 +106,40 @@ def test_message_bodies_move_to_their_own_table_and_back(database_url: str) -> N
             connection.execute(delete(_table(connection, "messages")))
         upgrade(database_url)
     assert current_revision(database_url) == head_revision()
+
+
+def _count(connection: Connection, name: str) -> int:
+    return len(connection.execute(select(_table(connection, name))).all())
+
+
+def test_migrations_that_rebuild_the_messages_table_keep_the_rows_that_point_at_it(database_url: str) -> None:
+    # SQLite alters a table by copying it and dropping the old one (0007 up and down, 0010 down);
+    # with foreign keys on, the drop deleted each message's events, links and bodies with it.
+    engine = get_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            messages = _table(connection, "messages")
+            message_id = connection.execute(
+                insert(messages).returning(messages.c.id), {**MESSAGE, "key": "migrate-kept"}
+            ).scalar_one()
+            connection.execute(
+                insert(_table(connection, "message_events")), {**EVENT, "message_id": message_id}
+            )
+            row = {"message_id": message_id, "position": 0, "url": "https://example.com/a"}
+            connection.execute(insert(_table(connection, "message_links")), row)
+            body = {"message_id": message_id, "html_body": "<p>Hi</p>", "text_body": "Hi"}
+            connection.execute(insert(_table(connection, "message_bodies")), body)
+
+        command.downgrade(alembic_config(database_url), "0006")
+        with engine.connect() as connection:
+            assert (_count(connection, "message_events"), _count(connection, "message_links")) == (1, 1)
+        upgrade(database_url)
+        with engine.connect() as connection:
+            assert (_count(connection, "message_events"), _count(connection, "message_links")) == (1, 1)
+            bodies = connection.execute(select(_table(connection, "message_bodies"))).all()
+            assert [tuple(b) for b in bodies] == [(message_id, "<p>Hi</p>", "Hi")]
+    finally:
+        with engine.begin() as connection:
+            for name in ("message_bodies", "message_links", "message_events", "messages"):
+                connection.execute(delete(_table(connection, name)))
+        upgrade(database_url)

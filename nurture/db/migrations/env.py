@@ -1,6 +1,7 @@
 """Alembic environment: migrates the database named by the settings (or the caller's config)."""
 
 from alembic import context
+from sqlalchemy import Connection
 
 from nurture.db.base import Base
 from nurture.db.models import __all__ as _models  # noqa: F401  (registers every table)
@@ -21,9 +22,39 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     """Migrate over a live connection; batch mode lets SQLite alter tables."""
     with get_engine(url).connect() as connection:
-        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(connection, on=False)
+        try:
+            context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    _check_foreign_keys(connection)
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(connection, on=True)
+
+
+def _sqlite_foreign_keys(connection: Connection, *, on: bool) -> None:
+    """Turn SQLite's foreign keys on or off for this connection (outside any transaction).
+
+    Batch mode alters a SQLite table by copying it to a new one, dropping the old and renaming
+    the new. With foreign keys on, dropping the old one deletes every row that references it
+    (ON DELETE CASCADE: a message's events, links and bodies) or nulls its reference. SQLite's
+    documented procedure for such changes turns them off outside the transaction, then checks.
+    """
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    # The driver's own connection: SQLAlchemy's would begin a transaction, where the PRAGMA is a no-op.
+    driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    """Fail (rolling the migration back) if a migration left a reference to a missing row."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise RuntimeError(f"the migration left {len(broken)} broken references, e.g. {tuple(broken[0])}")
 
 
 if context.is_offline_mode():
