@@ -1,8 +1,7 @@
 """A message's bodies in a table of their own, written once, instead of columns of its ledger row.
 
 Every stored body moves (and back on downgrade). The columns are dropped with ALTER TABLE DROP
-COLUMN, which SQLite has had since 3.35, not by batch mode's copy of the table: dropping the old
-`messages` table with foreign keys on would delete every row that references it.
+COLUMN, which SQLite has had since 3.35, rather than by batch mode's copy of the whole table.
 
 Revision ID: 0011
 Revises: 0010
