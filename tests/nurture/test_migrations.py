@@ -57,6 +57,15 @@ EVENT = {
 }
 
 
+def test_after_migrating_sqlite_the_process_enforces_foreign_keys_again(tmp_path: Path) -> None:
+    # Migrations turn them off on the process's one writer connection; it serves the process after.
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    upgrade(url)
+    assert current_revision(url) == head_revision()
+    with get_engine(url).connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
 def _table(connection: Connection, name: str) -> Table:
     """The table as the database has it now (the models describe only the newest schema)."""
     return Table(name, MetaData(), autoload_with=connection)

@@ -33,6 +33,10 @@ def run_migrations_online() -> None:
                     _check_foreign_keys(connection)
         finally:
             if sqlite:
+                # Alembic has committed the migrations; what it began after them is only read. The
+                # PRAGMA is a no-op inside a transaction, and this pooled connection serves the
+                # process after: it must enforce foreign keys again.
+                connection.rollback()
                 _sqlite_foreign_keys(connection, on=True)
 
 
