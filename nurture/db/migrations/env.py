@@ -1,6 +1,10 @@
 """Alembic environment: migrates the database named by the settings (or the caller's config)."""
 
+from collections.abc import Collection, Mapping
+from typing import Any
+
 from alembic import context
+from alembic.runtime.migration import MigrationContext, MigrationInfo
 from sqlalchemy import Connection
 
 from nurture.db.base import Base
@@ -26,16 +30,19 @@ def run_migrations_online() -> None:
         if sqlite:
             _sqlite_foreign_keys(connection, on=False)
         try:
-            context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+            context.configure(
+                connection=connection,
+                target_metadata=Base.metadata,
+                render_as_batch=True,
+                # On SQLite each migration commits on its own: each is checked before it does.
+                on_version_apply=_check_foreign_keys if sqlite else None,
+            )
             with context.begin_transaction():
                 context.run_migrations()
-                if sqlite:
-                    _check_foreign_keys(connection)
         finally:
             if sqlite:
-                # Alembic has committed the migrations; what it began after them is only read. The
-                # PRAGMA is a no-op inside a transaction, and this pooled connection serves the
-                # process after: it must enforce foreign keys again.
+                # The PRAGMA is a no-op inside a transaction (alembic may leave one open after
+                # the last commit), and this pooled connection serves the process afterwards.
                 connection.rollback()
                 _sqlite_foreign_keys(connection, on=True)
 
@@ -54,11 +61,14 @@ def _sqlite_foreign_keys(connection: Connection, *, on: bool) -> None:
     driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
-def _check_foreign_keys(connection: Connection) -> None:
-    """Fail (rolling the migration back) if a migration left a reference to a missing row."""
-    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+def _check_foreign_keys(
+    ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any], run_args: Mapping[str, Any]
+) -> None:
+    """Fail a migration, rolling it back, if it left a reference to a missing row."""
+    broken = ctx.connection.exec_driver_sql("PRAGMA foreign_key_check").all() if ctx.connection else []
     if broken:
-        raise RuntimeError(f"the migration left {len(broken)} broken references, e.g. {tuple(broken[0])}")
+        where = f"migration {step.up_revision_id}"
+        raise RuntimeError(f"{where} left {len(broken)} broken references, e.g. {tuple(broken[0])}")
 
 
 if context.is_offline_mode():
