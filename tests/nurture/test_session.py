@@ -11,7 +11,6 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from nurture.db.models import Contact
 from nurture.db.session import get_engine, readers, session_factory, transaction
 from nurture.settings import Settings, get_settings
-from tests.conftest import POSTGRES_URL, _postgres_reachable
 
 
 def test_concurrent_read_then_write_transactions_all_commit(settings: Settings) -> None:
@@ -90,14 +89,16 @@ def test_a_reader_does_not_wait_for_a_writer(settings: Settings) -> None:
         writer.join()
 
 
-def test_a_postgresql_pool_is_sized_by_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    if not _postgres_reachable():
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
+def test_a_postgresql_pool_is_sized_by_the_settings(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if make_url(database_url).get_backend_name() != "postgresql":
+        pytest.skip("SQLite's pools are fixed: one writer and four readers a process")
     monkeypatch.setenv("NURTURE_DATABASE_POOL_SIZE", "2")
     monkeypatch.setenv("NURTURE_DATABASE_MAX_OVERFLOW", "1")
     get_settings.cache_clear()
     # A URL of this test's own, so the engine is made now, with these settings.
-    url = make_url(POSTGRES_URL).set(query={"application_name": "pool-size-test"})
+    url = make_url(database_url).set(query={"application_name": "pool-size-test"})
     engine = get_engine(url.render_as_string(hide_password=False))
     try:
         with engine.connect(), engine.connect():
