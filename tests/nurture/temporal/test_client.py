@@ -28,6 +28,9 @@ async def _first_bytes(**settings: object) -> bytes:
 
         async def first() -> bytes:
             connection, _ = await loop.sock_accept(listener)
+            # No more listening: a client retrying its connect is refused at once, instead of
+            # waiting in the backlog for an answer that never comes (it hung the test for 30 s).
+            listener.close()
             with connection:
                 return await loop.sock_recv(connection, 5)
 
