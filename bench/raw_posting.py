@@ -3,7 +3,6 @@ Postmark's `/email/batch` with httpx, as many at once as the campaign workflow s
 local server's count of what it holds."""
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from nurture.email.compose import outgoing_of
 
 # The worker's own fields for one email (private to its module; reused so the bodies cannot drift).
 from nurture.email.postmark import _payload
+from nurture.email.postmark_client import encode_json
 
 TOKEN_HEADER = "X-Postmark-Server-Token"
 
@@ -36,7 +36,8 @@ def batch_bodies(sessions: sessionmaker[Session], *, campaign_id: int) -> list[t
     """The campaign's batches as the worker posted them: recipients by position, 500 to a
     batch, each email from its ledger row, each body the JSON postmarker sends. With sizes."""
     # postmarker turns the worker's fields into Postmark's JSON (headers as a list, and so on);
-    # building the body with it gives the very bytes the worker's call carries.
+    # building the body with it, encoded as the worker's client encodes it, gives the very bytes
+    # the worker's call carries.
     emails = PostmarkClient(server_token="unused", root_api_url="http://127.0.0.1/").emails
     bodies: list[tuple[int, bytes]] = []
     with sessions() as session:
@@ -50,7 +51,7 @@ def batch_bodies(sessions: sessionmaker[Session], *, campaign_id: int) -> list[t
         )
         for partition in messages.partitions():
             fields = [_payload(outgoing_of(message)) for message in partition]
-            bodies.append((len(fields), json.dumps(emails.EmailBatch(*fields).as_dict()).encode()))
+            bodies.append((len(fields), encode_json(emails.EmailBatch(*fields).as_dict())))
     return bodies
 
 

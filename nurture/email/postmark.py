@@ -7,7 +7,6 @@ from email.utils import parseaddr
 from typing import Any
 
 import requests
-from postmarker.core import PostmarkClient
 from postmarker.exceptions import ClientError
 
 from nurture.email.outgoing import (
@@ -19,6 +18,7 @@ from nurture.email.outgoing import (
     RecipientInactive,
     Rejected,
 )
+from nurture.email.postmark_client import JsonPostmarkClient
 from nurture.schemas.email import MAX_BATCH, METADATA_KEY
 
 # Postmark ErrorCodes that mean "this request will never succeed" (../shared/research/postmark.md 1.5).
@@ -132,11 +132,11 @@ class PostmarkProvider:
         self._local = threading.local()
 
     @property
-    def client(self) -> PostmarkClient:
+    def client(self) -> JsonPostmarkClient:
         """This thread's client."""
         client = getattr(self._local, "client", None)
         if client is None:
-            client = PostmarkClient(
+            client = JsonPostmarkClient(
                 server_token=self._server_token, root_api_url=self._api_url, timeout=self._timeout
             )
             self._local.client = client
