@@ -1,5 +1,6 @@
 """Rendering a template for one contact: what the sending pipeline and the preview endpoint call."""
 
+import itertools
 import re
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from jinja2 import TemplateNotFound, TemplateSyntaxError
 from sqlalchemy.orm import Session
 
 from nurture.db.models import Contact, Partial, Template
+from nurture.pieces import cuts_around
 from nurture.templates.context import Sender, build_context
 from nurture.templates.environment import Recorder, SandboxEnvironment, environments
 from nurture.templates.errors import TemplateRenderError, locate
@@ -36,11 +38,16 @@ _LABELS = {"subject", "html_body", "text_body", "layout"}
 
 @dataclass(frozen=True)
 class RenderedEmail:
-    """A rendered email: a one-line subject, the HTML and the plain text."""
+    """A rendered email: a one-line subject, the HTML and the plain text.
+
+    `html_cuts` cuts the HTML into the template's own runs of lines and the lines that hold its
+    values (`cuts_around`): what link tracking looks up in its cache.
+    """
 
     subject: str
     html: str
     text: str
+    html_cuts: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -167,15 +174,18 @@ class PreparedTemplate:
         envs.html.budget = envs.text.budget = budget
         envs.recorder.uses.clear()
         context = build_context(self._session, contact=contact, sender=sender, model=model, extra=extra)
-        subject = _render_one(envs.text, SUBJECT, context, envs.recorder)
-        html = _render_one(envs.html, HTML_BODY, context, envs.recorder)
+        subject = "".join(_render_one(envs.text, SUBJECT, context, envs.recorder))
+        chunks = _render_one(envs.html, HTML_BODY, context, envs.recorder)
+        html = "".join(chunks)
+        # The template's text comes in chunks of its own, its values in others.
+        cuts = tuple(cuts_around(html, itertools.accumulate(map(len, chunks[:-1]))))
         if self._has_text:
-            text = _render_one(envs.text, TEXT_BODY, context, envs.recorder)
+            text = "".join(_render_one(envs.text, TEXT_BODY, context, envs.recorder))
         else:
-            text = _text(self._texts, html, budget)
+            text = _text(self._texts, html, cuts, budget)
         # A subject is one header line.
         subject = re.sub(r"\s*[\r\n]+\s*", " ", subject).strip()
-        return RenderedEmail(subject=subject, html=html, text=text), envs.recorder
+        return RenderedEmail(subject=subject, html=html, text=text, html_cuts=cuts), envs.recorder
 
 
 def render_email(
@@ -219,17 +229,18 @@ def preview_email(
     return prepared.preview(contact=contact, sender=sender, model=model, extra=extra)
 
 
-def _text(texts: TextCache, html: str, budget: Budget) -> str:
+def _text(texts: TextCache, html: str, cuts: tuple[int, ...], budget: Budget) -> str:
     """The plain text made from the HTML body, within the render's time."""
     try:
-        return texts.html_to_text(html, tick=budget.tick)
+        return texts.html_to_text(html, cuts=cuts, tick=budget.tick)
     except LimitExceeded as exc:
         # Tens of thousands of tags take seconds to convert; the HTML body is what to shorten.
         message = f"{exc} (making its plain text)"
         raise TemplateRenderError(field="html_body", line=None, message=message) from exc
 
 
-def _render_one(env: SandboxEnvironment, name: str, context: dict[str, Any], recorder: Recorder) -> str:
+def _render_one(env: SandboxEnvironment, name: str, context: dict[str, Any], recorder: Recorder) -> list[str]:
+    """The rendered field, in the chunks the template yielded."""
     field = name.removeprefix("@")
     try:
         return _stream(_compiled(env, name), context, env.budget)
@@ -257,8 +268,8 @@ def _compiled(env: SandboxEnvironment, name: str) -> Compiled:
     return template
 
 
-def _stream(template: Compiled, context: dict[str, Any], budget: Budget) -> str:
-    """The rendered template, stopped as soon as it is over the output limit.
+def _stream(template: Compiled, context: dict[str, Any], budget: Budget) -> list[str]:
+    """The rendered template's chunks, stopped as soon as they are over the output limit.
 
     The deadline is checked by the template's own loops, calls and filters, where the error can
     name the partial and line that were running.
@@ -272,7 +283,7 @@ def _stream(template: Compiled, context: dict[str, Any], budget: Budget) -> str:
             # Raised where the template stands, so the error names its field and line.
             stream.throw(LimitExceeded(f"rendered output over {byte_size(limit)}"))
         chunks.append(chunk)
-    return "".join(chunks)
+    return chunks
 
 
 def _error(label: str, line: int | None, message: str, recorder: Recorder) -> TemplateRenderError:

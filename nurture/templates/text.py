@@ -1,10 +1,11 @@
 """Plain text from an email's HTML, for templates without a text body."""
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from nurture.markup import CutShort, EndTag, StartTag, tokens
+from nurture.pieces import pieces
 
 # Content of these is not text a reader sees.
 _SKIP = {"script", "style", "head", "title", "template", "noscript"}
@@ -225,18 +226,29 @@ class TextCache:
         self._characters = 0
         self._max_characters = max_characters
 
-    def html_to_text(self, html: str, *, tick: Callable[[], None] | None = None) -> str:
-        """The same as `html_to_text(html, tick=tick)`, sooner for lines seen before."""
+    def html_to_text(
+        self, html: str, *, cuts: Sequence[int] | None = None, tick: Callable[[], None] | None = None
+    ) -> str:
+        """The same as `html_to_text(html, tick=tick)`, sooner for lines seen before.
+
+        `cuts` (from `cuts_around`) groups the lines into pieces, each looked up at once;
+        without them, each line is a piece.
+        """
         reading, table, written = _START, self._table(_START), []
-        lines = html.split("\n")
-        at, count, total = 0, len(lines), len(lines)
-        if not lines[-1]:
-            count -= 1  # the HTML ends with a newline
+        lines = pieces(html, cuts)
+        at, total = 0, len(lines)
+        count = total if lines[-1] else total - 1  # the HTML may end with a newline
         while at < count:
             taken, body, more = 1, lines[at], at + 1 < total
             piece = table.get((body, more), _UNKNOWN)
             if piece is _UNKNOWN:
                 piece = self._convert(reading, table, body, more, tick)
+            if piece is None and "\n" in body:
+                # A piece of several lines cut short: from here on, line by line.
+                lines[at : at + 1] = body.split("\n")
+                total = len(lines)
+                count = total if lines[-1] else total - 1
+                continue
             while piece is None:  # cut short: read again with twice as many lines
                 taken *= 2
                 body, more = "\n".join(lines[at : at + taken]), at + taken < total

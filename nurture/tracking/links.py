@@ -2,11 +2,12 @@
 
 import html as html_lib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from nurture.markup import CutShort, StartTag, start_tags, tokens
+from nurture.pieces import pieces
 from nurture.settings import Settings
 from nurture.tracking.tokens import Purpose, sign, signing_keys
 
@@ -84,10 +85,10 @@ class _Rewriter:
         token = self.tokens("open", 0)
         return f'<img src="{self.base}/t/o/{token}.gif" width="1" height="1" alt="" style="display:none">'
 
-    def html(self, source: str, lines: "LinkLines | None") -> str:
+    def html(self, source: str, lines: "LinkLines | None", cuts: Sequence[int] | None) -> str:
         pieces: list[str] = []
         done = 0
-        for value_start, value_end, url in lines.links(source) if lines is not None else _links(source):
+        for value_start, value_end, url in lines.links(source, cuts) if lines is not None else _links(source):
             if not self.trackable(url):
                 continue
             pieces += [source[done:value_start], self.tracked(url)]
@@ -154,16 +155,25 @@ class LinkLines:
         self._characters = 0
         self._max_characters = max_characters
 
-    def links(self, html: str) -> list[_Link]:
-        """The same as `_links(html)`, sooner for lines seen before."""
+    def links(self, html: str, cuts: Sequence[int] | None = None) -> list[_Link]:
+        """The same as `_links(html)`, sooner for lines seen before.
+
+        `cuts` (from `cuts_around`) groups the lines into pieces, each looked up at once;
+        without them, each line is a piece.
+        """
         get, found = self._pieces.get, list[_Link]()
-        lines = html.split("\n")
+        lines = pieces(html, cuts)
         at, offset, count = 0, 0, len(lines)
         while at < count:
             taken, body, more = 1, lines[at], at + 1 < count
             piece = get((body, more), _UNKNOWN)
             if piece is _UNKNOWN:
                 piece = self._scan((body, more))
+            if piece is None and "\n" in body:
+                # A piece of several lines cut short: from here on, line by line.
+                lines[at : at + 1] = body.split("\n")
+                count = len(lines)
+                continue
             while piece is None:  # cut short: scan again with twice as many lines
                 taken *= 2
                 body, more = "\n".join(lines[at : at + taken]), at + taken < count
@@ -217,6 +227,7 @@ def instrument(
     message_id: int | None = None,
     tokens: Tokens | None = None,
     lines: LinkLines | None = None,
+    cuts: Sequence[int] | None = None,
 ) -> Instrumented:
     """Rewrite the http(s) links of one message to signed click URLs and add an open pixel to its HTML.
 
@@ -224,7 +235,8 @@ def instrument(
     keeps its first position. mailto:, tel:, #anchors, Nurture's own /u/ and /t/ links and
     `<a data-nurture-track="off">` are left alone, and so is every other byte of the HTML.
     The tokens are signed for `message_id`, or made by `tokens` (stand-ins, say). `lines`
-    remembers the links of lines seen in earlier emails (a batch's emails share most).
+    remembers the links of lines seen in earlier emails (a batch's emails share most), looked
+    up in the pieces `cuts` makes of the HTML, or line by line.
 
     Returns:
         The new bodies and the original URLs in position order, for `save_links`.
@@ -234,7 +246,7 @@ def instrument(
             raise TypeError("instrument needs a message_id or tokens")
         tokens = signer(message_id, settings)
     rewriter = _Rewriter(tokens=tokens, settings=settings)
-    new_html = rewriter.html(html, lines) if html is not None else None
+    new_html = rewriter.html(html, lines, cuts) if html is not None else None
     new_text = rewriter.text(text) if text is not None else None
     return Instrumented(html=new_html, text=new_text, urls=list(rewriter.positions))
 

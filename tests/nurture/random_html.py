@@ -2,6 +2,8 @@
 
 import random
 
+from nurture.pieces import cuts_around
+
 # Tags, comments, scripts and quoted values that run on to the next line, links and lists left
 # open, entities, preformatted text, stray quotes and angle brackets.
 _PIECES = [
@@ -23,3 +25,9 @@ def random_html(generator: random.Random) -> str:
 def variants(html: str) -> list[str]:
     """The same HTML twice (the second from a cache), with a line changed, and ending in a newline."""
     return [html, html, html.replace("text", "Ada"), html + "\n"]
+
+
+def random_cuts(generator: random.Random, html: str) -> list[int]:
+    """Pieces around a few random places in the HTML, as a template's values would be cut."""
+    boundaries = [generator.randint(0, len(html)) for _ in range(generator.randint(0, 6))]
+    return cuts_around(html, boundaries)

@@ -3,7 +3,7 @@
 import random
 
 from nurture.templates.text import TextCache, html_to_text
-from tests.nurture.random_html import random_html, variants
+from tests.nurture.random_html import random_cuts, random_html, variants
 
 
 def test_paragraphs_breaks_and_whitespace() -> None:
@@ -57,6 +57,15 @@ def test_a_cache_gives_exactly_the_text_of_each_email() -> None:
     for _ in range(2000):
         for html in variants(random_html(generator)):
             assert cache.html_to_text(html) == html_to_text(html), html
+
+
+def test_a_cache_reading_pieces_gives_exactly_the_text_of_each_email() -> None:
+    # Pieces of several lines, some ending inside a tag or a comment: read again line by line.
+    generator, cache = random.Random(17), TextCache()
+    for _ in range(2000):
+        for html in variants(random_html(generator)):
+            cuts = random_cuts(generator, html)
+            assert cache.html_to_text(html, cuts=cuts) == html_to_text(html), (html, cuts)
 
 
 def test_a_cache_that_fills_up_starts_afresh() -> None:

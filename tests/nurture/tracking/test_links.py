@@ -6,7 +6,7 @@ import re
 from nurture.settings import Settings
 from nurture.tracking.links import LinkLines, instrument, unsubscribe_headers, unsubscribe_url
 from nurture.tracking.tokens import signing_keys, verify
-from tests.nurture.random_html import random_html, variants
+from tests.nurture.random_html import random_cuts, random_html, variants
 
 SETTINGS = Settings(public_url="https://mail.example.com/", secret_key="links-test-secret")
 CLICK = re.compile(r"https://mail\.example\.com/t/c/([A-Za-z0-9_-]+)")
@@ -147,6 +147,15 @@ def test_a_cache_of_lines_finds_the_very_same_links_as_a_scan_of_the_whole_email
             assert cached == instrument(html=html, text=None, message_id=5, settings=SETTINGS), html
             tracked += len(cached.urls)
     assert tracked > 500  # the random emails do hold links, across lines too
+
+
+def test_a_cache_reading_pieces_finds_the_very_same_links_as_a_scan_of_the_whole_email() -> None:
+    generator, lines = random.Random(13), LinkLines()
+    for _ in range(400):
+        for html in variants(random_html(generator)):
+            cuts = random_cuts(generator, html)
+            cached = instrument(html=html, text=None, message_id=5, settings=SETTINGS, lines=lines, cuts=cuts)
+            assert cached == instrument(html=html, text=None, message_id=5, settings=SETTINGS), (html, cuts)
 
 
 def test_a_full_cache_starts_afresh_and_still_finds_every_link() -> None:
