@@ -2,7 +2,7 @@
 
 import html as html_lib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +12,9 @@ from nurture.settings import Settings
 from nurture.tracking.tokens import Purpose, sign, signing_keys
 
 _HTTP = re.compile(r"^https?://\S", re.IGNORECASE)
-# Bare URLs in a text body; trailing punctuation belongs to the sentence, not the URL.
-_TEXT_URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+# Bare URLs in a text body, found by what follows their scheme (see `_text_urls`); trailing
+# punctuation belongs to the sentence, not the URL.
+_AFTER_SCHEME = re.compile(r"://[^\s<>\"'`]+")
 _TRAILING = ".,;:!?"
 # One attribute of a start tag, as html.parser reads it: name, then an optional value.
 _ATTR = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]*))?[\s/]*""")
@@ -102,8 +103,7 @@ class _Rewriter:
         return rewritten[:at] + self.pixel() + rewritten[at:]
 
     def text(self, source: str) -> str:
-        def replace(match: re.Match[str]) -> str:
-            url = match.group(0)
+        def replace(url: str) -> str:
             kept = len(url.rstrip(_TRAILING))
             # A closing parenthesis ends the URL unless the URL opened one: "(see https://x.io/a)".
             while url[:kept].endswith(")") and url[:kept].count(")") > url[:kept].count("("):
@@ -111,7 +111,31 @@ class _Rewriter:
             url, rest = url[:kept], url[kept:]
             return (self.tracked(url) if self.trackable(url) else url) + rest
 
-        return _TEXT_URL.sub(replace, source)
+        pieces, done = [], 0
+        for start, end in _text_urls(source):
+            pieces += [source[done:start], replace(source[start:end])]
+            done = end
+        pieces.append(source[done:])
+        return "".join(pieces)
+
+
+def _text_urls(text: str) -> Iterator[tuple[int, int]]:
+    """Where each bare http(s) URL of a text is: what `https?://[^\\s<>"'`]+`, ignoring case, finds.
+
+    That pattern, starting with no fixed string, is tried at every character of the text; its
+    `://` is a fixed string, found at C speed, and the scheme is read back from before it.
+    """
+    search = 0
+    while (found := _AFTER_SCHEME.search(text, search)) is not None:
+        # The URL before ends at a space, quote or bracket, never at a letter of this scheme.
+        at, search = found.start(), found.end()
+        scheme = text[max(at - 5, 0) : at].lower()
+        if scheme.endswith("https"):
+            yield at - 5, search
+        elif scheme.endswith("http"):
+            yield at - 4, search
+        else:
+            search = at + 1
 
 
 # A link's href value, inside its quotes (start and end offsets in the HTML), and its URL.

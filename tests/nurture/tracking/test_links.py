@@ -4,7 +4,7 @@ import random
 import re
 
 from nurture.settings import Settings
-from nurture.tracking.links import LinkLines, instrument, unsubscribe_headers, unsubscribe_url
+from nurture.tracking.links import LinkLines, _text_urls, instrument, unsubscribe_headers, unsubscribe_url
 from nurture.tracking.tokens import signing_keys, verify
 from tests.nurture.random_html import random_cuts, random_html, variants
 
@@ -164,3 +164,30 @@ def test_a_full_cache_starts_afresh_and_still_finds_every_link() -> None:
     for _ in range(3):
         result = instrument(html=html, text=None, message_id=9, settings=SETTINGS, lines=lines)
         assert result.urls == ["https://a.example/1", "https://b.example/2"]
+
+
+def test_urls_in_text_are_found_exactly_where_the_url_pattern_finds_them() -> None:
+    pattern = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+    parts = [
+        "http",
+        "HTTPS",
+        "Http",
+        "s",
+        "://",
+        ":/",
+        "/",
+        "x.test",
+        " ",
+        "\n",
+        '"',
+        "<",
+        ">",
+        "(",
+        ")",
+        ".",
+        "h",
+    ]
+    generator = random.Random(5)
+    for _ in range(20_000):
+        text = "".join(generator.choice(parts) for _ in range(generator.randint(0, 12)))
+        assert list(_text_urls(text)) == [match.span() for match in pattern.finditer(text)], text
