@@ -39,9 +39,11 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None or value.tzinfo is UTC:  # most are: `utcnow()` (no new object for them)
+            return value
+        if value.tzinfo is None:
             raise ValueError("naive datetime given; use timezone-aware UTC times")
-        return value.astimezone(UTC) if value is not None else None
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:

@@ -111,3 +111,18 @@ def test_a_postgresql_pool_is_sized_by_the_settings(
     finally:
         engine.dispose()
         get_settings.cache_clear()
+
+
+def test_json_columns_keep_what_was_written(settings: Settings) -> None:
+    sessions = session_factory(settings.resolved_database_url)
+    fields = {"city": "Zürich", "plan": "pro ✓", "score": 1.5, "tags": ["a", "b"], "none": None, 7: "seven"}
+    with transaction(sessions) as session:
+        contact = Contact(email="json@example.com", custom_fields=fields)
+        session.add(contact)
+        session.flush()
+        contact_id = contact.id
+
+    with sessions() as session:
+        stored = session.scalar(select(Contact.custom_fields).where(Contact.id == contact_id))
+    # Keys that are not strings come back as strings, as JSON has them.
+    assert stored == {**{k: v for k, v in fields.items() if k != 7}, "7": "seven"}
