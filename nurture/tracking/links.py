@@ -87,15 +87,15 @@ class _Rewriter:
         return f'<img src="{self.base}/t/o/{token}.gif" width="1" height="1" alt="" style="display:none">'
 
     def html(self, source: str, lines: "LinkLines | None", cuts: Sequence[int] | None) -> str:
-        pieces: list[str] = []
+        parts: list[str] = []
         done = 0
         for value_start, value_end, url in lines.links(source, cuts) if lines is not None else _links(source):
             if not self.trackable(url):
                 continue
-            pieces += [source[done:value_start], self.tracked(url)]
+            parts += [source[done:value_start], self.tracked(url)]
             done = value_end
-        pieces.append(source[done:])
-        rewritten = "".join(pieces)
+        parts.append(source[done:])
+        rewritten = "".join(parts)
         ends = list(_BODY_END.finditer(rewritten))
         if not ends:
             return rewritten + self.pixel()
@@ -111,12 +111,12 @@ class _Rewriter:
             url, rest = url[:kept], url[kept:]
             return (self.tracked(url) if self.trackable(url) else url) + rest
 
-        pieces, done = [], 0
+        parts, done = [], 0
         for start, end in _text_urls(source):
-            pieces += [source[done:start], replace(source[start:end])]
+            parts += [source[done:start], replace(source[start:end])]
             done = end
-        pieces.append(source[done:])
-        return "".join(pieces)
+        parts.append(source[done:])
+        return "".join(parts)
 
 
 def _text_urls(text: str) -> Iterator[tuple[int, int]]:
