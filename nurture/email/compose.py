@@ -130,16 +130,16 @@ def compose(
     rendered = template.render(
         contact=contact, sender=sender_of(message.from_email), model=request.model, extra=extra
     )
-    html, text, cuts = rendered.html, rendered.text, rendered.html_cuts
+    html, text, split = rendered.html, rendered.text, rendered.html_pieces
     if "unsubscribe_url" in extra:
         # Marketing email always shows a visible way out, even if the template forgot it.
         link = extra["unsubscribe_url"]
         if html and not _links_to(html, link):
-            html, cuts = _with_unsubscribe_footer(html, link), None
+            html, split = _with_unsubscribe_footer(html, link), None
         if link not in text:
             text = f"{text}\n\nUnsubscribe: {link}\n"
     # A text-only email stays text-only: no HTML part just to hold the open pixel.
     tracked = instrument(
-        html=html or None, text=text, settings=settings, tokens=slots, lines=links, cuts=cuts
+        html=html or None, text=text, settings=settings, tokens=slots, lines=links, split=split
     )
     return Composed(rendered.subject, tracked.html or "", tracked.text or "", headers, tracked.urls, slots)

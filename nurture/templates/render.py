@@ -11,7 +11,7 @@ from jinja2 import TemplateNotFound, TemplateSyntaxError
 from sqlalchemy.orm import Session
 
 from nurture.db.models import Contact, Partial, Template
-from nurture.pieces import cuts_around
+from nurture.pieces import cuts_around, pieces
 from nurture.templates.context import Sender, build_context
 from nurture.templates.environment import Recorder, SandboxEnvironment, environments
 from nurture.templates.errors import TemplateRenderError, locate
@@ -40,14 +40,14 @@ _LABELS = {"subject", "html_body", "text_body", "layout"}
 class RenderedEmail:
     """A rendered email: a one-line subject, the HTML and the plain text.
 
-    `html_cuts` cuts the HTML into the template's own runs of lines and the lines that hold its
-    values (`cuts_around`): what link tracking looks up in its cache.
+    `html_pieces` is the HTML cut into the template's own runs of lines and the lines that hold
+    its values (`cuts_around`): what the text and link caches look up, cut once for both.
     """
 
     subject: str
     html: str
     text: str
-    html_cuts: tuple[int, ...] | None = None
+    html_pieces: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -178,14 +178,14 @@ class PreparedTemplate:
         chunks = _render_one(envs.html, HTML_BODY, context, envs.recorder)
         html = "".join(chunks)
         # The template's text comes in chunks of its own, its values in others.
-        cuts = tuple(cuts_around(html, itertools.accumulate(map(len, chunks[:-1]))))
+        split = tuple(pieces(html, cuts_around(html, itertools.accumulate(map(len, chunks[:-1])))))
         if self._has_text:
             text = "".join(_render_one(envs.text, TEXT_BODY, context, envs.recorder))
         else:
-            text = _text(self._texts, html, cuts, budget)
+            text = _text(self._texts, html, split, budget)
         # A subject is one header line.
         subject = re.sub(r"\s*[\r\n]+\s*", " ", subject).strip()
-        return RenderedEmail(subject=subject, html=html, text=text, html_cuts=cuts), envs.recorder
+        return RenderedEmail(subject=subject, html=html, text=text, html_pieces=split), envs.recorder
 
 
 def render_email(
@@ -229,10 +229,10 @@ def preview_email(
     return prepared.preview(contact=contact, sender=sender, model=model, extra=extra)
 
 
-def _text(texts: TextCache, html: str, cuts: tuple[int, ...], budget: Budget) -> str:
+def _text(texts: TextCache, html: str, split: tuple[str, ...], budget: Budget) -> str:
     """The plain text made from the HTML body, within the render's time."""
     try:
-        return texts.html_to_text(html, cuts=cuts, tick=budget.tick)
+        return texts.html_to_text(html, split=split, tick=budget.tick)
     except LimitExceeded as exc:
         # Tens of thousands of tags take seconds to convert; the HTML body is what to shorten.
         message = f"{exc} (making its plain text)"

@@ -5,7 +5,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from nurture.markup import CutShort, EndTag, StartTag, tokens
-from nurture.pieces import pieces
 
 # Content of these is not text a reader sees.
 _SKIP = {"script", "style", "head", "title", "template", "noscript"}
@@ -230,15 +229,15 @@ class TextCache:
         self._max_characters = max_characters
 
     def html_to_text(
-        self, html: str, *, cuts: Sequence[int] | None = None, tick: Callable[[], None] | None = None
+        self, html: str, *, split: Sequence[str] | None = None, tick: Callable[[], None] | None = None
     ) -> str:
         """The same as `html_to_text(html, tick=tick)`, sooner for lines seen before.
 
-        `cuts` (from `cuts_around`) groups the lines into pieces, each looked up at once;
-        without them, each line is a piece.
+        `split` is the HTML already cut into pieces of whole lines (`nurture.pieces.pieces`), each
+        looked up at once; without it, each line is a piece.
         """
         reading, table, written = _START, self._table(_START), []
-        lines = pieces(html, cuts)
+        lines = list(split) if split is not None else html.split("\n")
         at, total = 0, len(lines)
         count = total if lines[-1] else total - 1  # the HTML may end with a newline
         while at < count:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from nurture.markup import CutShort, StartTag, start_tags, tokens
-from nurture.pieces import pieces
 from nurture.settings import Settings
 from nurture.tracking.tokens import Purpose, sign, signing_keys
 
@@ -86,10 +85,12 @@ class _Rewriter:
         token = self.tokens("open", 0)
         return f'<img src="{self.base}/t/o/{token}.gif" width="1" height="1" alt="" style="display:none">'
 
-    def html(self, source: str, lines: "LinkLines | None", cuts: Sequence[int] | None) -> str:
+    def html(self, source: str, lines: "LinkLines | None", split: Sequence[str] | None) -> str:
         parts: list[str] = []
         done = 0
-        for value_start, value_end, url in lines.links(source, cuts) if lines is not None else _links(source):
+        for value_start, value_end, url in (
+            lines.links(source, split) if lines is not None else _links(source)
+        ):
             if not self.trackable(url):
                 continue
             parts += [source[done:value_start], self.tracked(url)]
@@ -179,14 +180,14 @@ class LinkLines:
         self._characters = 0
         self._max_characters = max_characters
 
-    def links(self, html: str, cuts: Sequence[int] | None = None) -> list[_Link]:
+    def links(self, html: str, split: Sequence[str] | None = None) -> list[_Link]:
         """The same as `_links(html)`, sooner for lines seen before.
 
-        `cuts` (from `cuts_around`) groups the lines into pieces, each looked up at once;
-        without them, each line is a piece.
+        `split` is the HTML already cut into pieces of whole lines (`nurture.pieces.pieces`), each
+        looked up at once; without it, each line is a piece.
         """
         get, found = self._pieces.get, list[_Link]()
-        lines = pieces(html, cuts)
+        lines = list(split) if split is not None else html.split("\n")
         at, offset, count = 0, 0, len(lines)
         while at < count:
             taken, body, more = 1, lines[at], at + 1 < count
@@ -251,7 +252,7 @@ def instrument(
     message_id: int | None = None,
     tokens: Tokens | None = None,
     lines: LinkLines | None = None,
-    cuts: Sequence[int] | None = None,
+    split: Sequence[str] | None = None,
 ) -> Instrumented:
     """Rewrite the http(s) links of one message to signed click URLs and add an open pixel to its HTML.
 
@@ -260,7 +261,7 @@ def instrument(
     `<a data-nurture-track="off">` are left alone, and so is every other byte of the HTML.
     The tokens are signed for `message_id`, or made by `tokens` (stand-ins, say). `lines`
     remembers the links of lines seen in earlier emails (a batch's emails share most), looked
-    up in the pieces `cuts` makes of the HTML, or line by line.
+    up in the HTML's pieces `split` (see `LinkLines.links`), or line by line.
 
     Returns:
         The new bodies and the original URLs in position order, for `save_links`.
@@ -270,7 +271,7 @@ def instrument(
             raise TypeError("instrument needs a message_id or tokens")
         tokens = signer(message_id, settings)
     rewriter = _Rewriter(tokens=tokens, settings=settings)
-    new_html = rewriter.html(html, lines, cuts) if html is not None else None
+    new_html = rewriter.html(html, lines, split) if html is not None else None
     new_text = rewriter.text(text) if text is not None else None
     return Instrumented(html=new_html, text=new_text, urls=list(rewriter.positions))
 

@@ -2,6 +2,7 @@
 
 import random
 
+from nurture.pieces import pieces
 from nurture.templates.text import TextCache, html_to_text
 from tests.nurture.random_html import random_cuts, random_html, variants
 
@@ -65,7 +66,7 @@ def test_a_cache_reading_pieces_gives_exactly_the_text_of_each_email() -> None:
     for _ in range(2000):
         for html in variants(random_html(generator)):
             cuts = random_cuts(generator, html)
-            assert cache.html_to_text(html, cuts=cuts) == html_to_text(html), (html, cuts)
+            assert cache.html_to_text(html, split=pieces(html, cuts)) == html_to_text(html), (html, cuts)
 
 
 def test_a_cache_that_fills_up_starts_afresh() -> None:
